@@ -1,0 +1,43 @@
+from django.contrib import admin
+
+from .models import Package, PackageVersion, VersionBlob
+
+
+class PackageVersionInline(admin.TabularInline):
+    model = PackageVersion
+    fields = ("version", "release_version", "packaging_version", "published_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Package)
+class PackageAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_at", "updated_at")
+    search_fields = ("name",)
+    inlines = [PackageVersionInline]
+
+
+class VersionBlobInline(admin.TabularInline):
+    model = VersionBlob
+    fields = ("role", "name", "blob")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(PackageVersion)
+class PackageVersionAdmin(admin.ModelAdmin):
+    list_display = ("package", "version", "release_version", "packaging_version", "framework", "published_at")
+    list_filter = ("packaging_version", "framework")
+    search_fields = ("package__name", "version", "description")
+    readonly_fields = ("published_at",)
+    inlines = [VersionBlobInline]
+
+
+@admin.register(VersionBlob)
+class VersionBlobAdmin(admin.ModelAdmin):
+    list_display = ("version", "role", "name", "blob")
+    list_filter = ("role",)
+    search_fields = ("version__package__name", "name", "blob__digest")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PackagesAppConfig(AppConfig):
+    name = "packages_app"
+    verbose_name = "Catalogue"

@@ -1,0 +1,67 @@
+"""The catalogue: packages, their published versions, and which blobs each version uses."""
+
+from django.db import models
+
+
+class Package(models.Model):
+    name = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PackageVersion(models.Model):
+    """One published version: the Universe metadata kept whole, plus the fields we index."""
+
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=255)
+    packaging_version = models.CharField(max_length=8)
+    # Assigned by the registry in publication order, as a Universe repository does.
+    release_version = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    framework = models.BooleanField(default=False)
+    min_dcos_release_version = models.CharField(max_length=32, blank=True)
+    metadata = models.JSONField(help_text="The package's Universe metadata, whole.")
+    bundle_digest = models.CharField(max_length=71, help_text="sha256 of the uploaded bundle file.")
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["package__name", "release_version"]
+        constraints = [
+            models.UniqueConstraint(fields=["package", "version"], name="unique_package_version"),
+            models.UniqueConstraint(fields=["package", "release_version"], name="unique_package_release"),
+        ]
+        indexes = [models.Index(fields=["packaging_version"]), models.Index(fields=["framework"])]
+
+    def __str__(self) -> str:
+        return f"{self.package.name} {self.version}"
+
+
+class VersionBlob(models.Model):
+    """A blob used by a published version; a blob's references are its rows here."""
+
+    class Role(models.TextChoices):
+        ASSET = "asset", "Asset file"
+        MANIFEST = "manifest", "Image manifest or index"
+        CONFIG = "config", "Image config"
+        LAYER = "layer", "Image layer"
+
+    version = models.ForeignKey(PackageVersion, on_delete=models.CASCADE, related_name="blob_links")
+    # PROTECT: a blob cannot be deleted while a published version references it.
+    blob = models.ForeignKey("ingest.Blob", on_delete=models.PROTECT, related_name="references")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    name = models.CharField(max_length=1024, blank=True, help_text="File name or image reference it was published as.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "blob", "role", "name"], name="unique_version_blob_use"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.role} {self.blob_id}"

@@ -1,0 +1,84 @@
+"""Run the whole registry in the foreground: the web server and a Celery worker.
+
+Both children get SIGTERM when this command gets Ctrl-C (SIGINT) or SIGTERM, and if either
+child dies the other is stopped too, so the pair never runs half-alive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from ingest.storage import StorageBackendMismatch, ensure_backend_lock
+
+STOP_TIMEOUT_SECONDS = 30
+
+
+class Command(BaseCommand):
+    help = "Run the web server and a Celery worker (with beat) in the foreground; Ctrl-C stops both."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default=os.environ.get("LISTEN_ADDRESS", "127.0.0.1:8000"))
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+        parser.add_argument(
+            "--worker-concurrency", type=int, default=int(os.environ.get("CELERY_WORKER_CONCURRENCY", "2"))
+        )
+
+    def handle(self, *args, bind, web_workers, worker_concurrency, **options):
+        try:
+            ensure_backend_lock()
+        except StorageBackendMismatch as mismatch:
+            raise CommandError(str(mismatch)) from None
+
+        self._stopping = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._request_stop)
+
+        commands = {
+            "web": [
+                sys.executable, "-m", "gunicorn", "registry_site.wsgi:application",
+                "--bind", bind, "--workers", str(web_workers),
+                "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-",
+            ],
+            "worker": [
+                sys.executable, "-m", "celery", "--app", "registry_site", "worker",
+                "--concurrency", str(worker_concurrency), "--loglevel", "INFO",
+                # One process for the embedded run: beat rides along with the worker.
+                "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
+            ],
+        }
+        # Own sessions: the terminal's Ctrl-C reaches only us, and we stop the children in order.
+        children = {name: subprocess.Popen(command, start_new_session=True) for name, command in commands.items()}
+        self.stdout.write(f"Registry running on http://{bind}/ (web pid {children['web'].pid}, "
+                          f"worker pid {children['worker'].pid}); Ctrl-C stops both.")
+
+        exited = None
+        while not self._stopping and exited is None:
+            exited = next((name for name, child in children.items() if child.poll() is not None), None)
+            time.sleep(0.2)
+
+        self._stop(children)
+        if exited is not None:
+            raise CommandError(f"The {exited} process exited with code {children[exited].returncode}; stopped the rest.")
+        self.stdout.write("Registry stopped.")
+
+    def _request_stop(self, signum, frame):
+        self._stopping = True
+
+    def _stop(self, children: dict[str, subprocess.Popen]) -> None:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()

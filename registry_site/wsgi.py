@@ -1,0 +1,13 @@
+"""WSGI entry point; refuses to serve if the storage backend differs from the locked one."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_site.settings")
+
+application = get_wsgi_application()
+
+from ingest.storage import ensure_backend_lock  # noqa: E402  (needs the app registry loaded above)
+
+ensure_backend_lock()

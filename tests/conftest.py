@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import os
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from ingest.storage import blob_store
+from tests.services import s3_connection, service_missing
+
+
+def pytest_collection_finish(session):
+    """In CI the catalogue tests must run on PostgreSQL, as production does."""
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if os.environ.get("CI", "").lower() == "true" and "postgresql" not in engine:
+        pytest.exit(f"CI must run against PostgreSQL (DATABASE_URL), not {engine}.", returncode=3)
+
+
+@pytest.fixture
+def local_storage(settings, tmp_path):
+    """Point the registry at a fresh local blob store for one test."""
+    settings.STORAGE_URL = (tmp_path / "storage").as_uri()
+    blob_store.cache_clear()
+    yield blob_store()
+    blob_store.cache_clear()
+
+
+@pytest.fixture
+def use_broker(monkeypatch):
+    """Send this test's tasks (and broker checks) to ``url``."""
+    from registry_site.celery import app as celery_app
+
+    def use(url):
+        # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
+        monkeypatch.setattr(celery_app.conf, "broker_url", url)
+
+    return use
+
+
+@pytest.fixture
+def postgres_database(transactional_db):
+    """The test database, which other processes (workers) can reach: PostgreSQL only."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        service_missing("PostgreSQL", "DATABASE_URL does not name a PostgreSQL database")
+    params = connection.settings_dict
+    credentials = params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"] else "")
+    return f"postgres://{credentials}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def s3_bucket():
+    connection = s3_connection()
+    client = boto3.client(
+        "s3",
+        endpoint_url=connection["endpoint_url"],
+        aws_access_key_id=connection["access_key_id"],
+        aws_secret_access_key=connection["secret_access_key"],
+        region_name=connection["region"],
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    bucket = f"conformance-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    yield client, bucket, connection
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def s3_storage(settings, s3_bucket):
+    """Point the registry at a fresh prefix of the real S3 server for one test."""
+    _, bucket, connection = s3_bucket
+    settings.STORAGE_URL = f"s3://{bucket}/registry-{uuid.uuid4().hex[:8]}"
+    settings.S3_ENDPOINT_URL = connection["endpoint_url"]
+    settings.S3_ACCESS_KEY_ID = connection["access_key_id"]
+    settings.S3_SECRET_ACCESS_KEY = connection["secret_access_key"]
+    settings.S3_REGION = connection["region"]
+    blob_store.cache_clear()
+    yield blob_store()
+    blob_store.cache_clear()

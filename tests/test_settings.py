@@ -1,0 +1,63 @@
+"""Settings come from the environment; with none set, the embedded defaults need nothing installed."""
+
+import json
+
+from tests.processes import manage, registry_env
+
+SHOW = (
+    "import json; from django.conf import settings as s; print(json.dumps({"
+    "'db': s.DATABASES['default']['ENGINE'], 'db_name': str(s.DATABASES['default']['NAME']),"
+    "'db_host': s.DATABASES['default'].get('HOST'), 'broker': s.CELERY_BROKER_URL,"
+    "'broker_options': getattr(s, 'CELERY_BROKER_TRANSPORT_OPTIONS', None), 'storage': s.STORAGE_URL,"
+    "'s3_endpoint': s.S3_ENDPOINT_URL, 'public': s.PUBLIC_BASE_URL, 'hosts': s.ALLOWED_HOSTS,"
+    "'threshold': s.DISK_FREE_THRESHOLD_BYTES, 'secret': s.SECRET_KEY}))"
+)
+
+
+def show_settings(env):
+    return json.loads(manage("shell", "--verbosity", "0", "-c", SHOW, env=env).stdout)
+
+
+def test_embedded_defaults_live_under_the_data_dir(tmp_path):
+    data = tmp_path / "data"
+    shown = show_settings(registry_env(data))
+    assert shown["db"] == "django.db.backends.sqlite3"
+    assert shown["db_name"] == str(data / "registry.sqlite3")
+    assert shown["broker"] == "filesystem://"
+    assert shown["broker_options"]["data_folder_in"] == str(data / "broker" / "queue")
+    assert shown["storage"] == (data / "storage").as_uri()
+    assert shown["public"] == "http://127.0.0.1:8000"
+    # A secret key is generated once and kept, so sessions survive a restart.
+    assert shown["secret"] == (data / "secret_key").read_text()
+    assert show_settings(registry_env(data))["secret"] == shown["secret"]
+
+
+def test_production_values_come_from_the_environment(tmp_path):
+    shown = show_settings(
+        registry_env(
+            tmp_path / "data",
+            DATABASE_URL="postgres://registry@db.internal:5432/registry",
+            CELERY_BROKER_URL="redis://redis.internal:6379/0",
+            STORAGE_URL="s3://registry-blobs/prod",
+            S3_ENDPOINT_URL="http://minio.internal:9000",
+            PUBLIC_BASE_URL="https://registry.example.com/",
+            DISK_FREE_THRESHOLD_BYTES="5000000000",
+            SECRET_KEY="configured-secret",
+        )
+    )
+    assert shown["db"] == "django.db.backends.postgresql"
+    assert (shown["db_name"], shown["db_host"]) == ("registry", "db.internal")
+    assert shown["broker"] == "redis://redis.internal:6379/0"
+    assert shown["broker_options"] is None
+    assert shown["storage"] == "s3://registry-blobs/prod"
+    assert shown["s3_endpoint"] == "http://minio.internal:9000"
+    assert shown["public"] == "https://registry.example.com"
+    assert "registry.example.com" in shown["hosts"]
+    assert shown["threshold"] == 5_000_000_000
+    assert shown["secret"] == "configured-secret"
+
+
+def test_a_malformed_number_is_a_clear_error(tmp_path):
+    result = manage("check", env=registry_env(tmp_path / "data", DISK_FREE_THRESHOLD_BYTES="lots"), check=False)
+    assert result.returncode != 0
+    assert "DISK_FREE_THRESHOLD_BYTES='lots': expected a whole number." in result.stderr
