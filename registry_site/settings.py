@@ -159,7 +159,7 @@ DISK_FREE_THRESHOLD_BYTES = env_int("DISK_FREE_THRESHOLD_BYTES", 1024**3)
 
 # Celery: a broker that needs no server unless one is configured.
 BROKER_DIR = DATA_DIR / "broker"
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://localhost/"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for folder in ("queue", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,6 @@
 import pytest
 
 from ingest.storage import blob_store
-
 from tests.services import redis_url
 
 

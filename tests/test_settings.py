@@ -23,7 +23,7 @@ def test_embedded_defaults_live_under_the_data_dir(tmp_path):
     shown = show_settings(registry_env(data))
     assert shown["db"] == "django.db.backends.sqlite3"
     assert shown["db_name"] == str(data / "registry.sqlite3")
-    assert shown["broker"] == "filesystem://"
+    assert shown["broker"] == "filesystem://localhost/"
     assert shown["broker_options"]["data_folder_in"] == str(data / "broker" / "queue")
     assert shown["storage"] == (data / "storage").as_uri()
     assert shown["public"] == "http://127.0.0.1:8000"
