@@ -15,6 +15,8 @@ import itertools
 import os
 import re
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import BinaryIO, Iterator
 
 import boto3
@@ -74,6 +76,7 @@ class S3BlobStore(BlobStore):
         secret_access_key: str | None = None,
         region: str | None = None,
         part_size: int = 8 * 1024 * 1024,
+        parts_in_flight: int = 3,
         list_page_size: int = 1000,
         client=None,
     ):
@@ -83,6 +86,7 @@ class S3BlobStore(BlobStore):
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
         self.part_size = part_size
+        self.parts_in_flight = parts_in_flight
         self.list_page_size = list_page_size
         root = f"{self.prefix}/" if self.prefix else ""
         self._blob_prefix = f"{root}blobs/sha256/"
@@ -165,37 +169,51 @@ class S3BlobStore(BlobStore):
         upload_id = self._client.create_multipart_upload(
             Bucket=self.bucket, Key=key, ChecksumAlgorithm=PART_CHECKSUM
         )["UploadId"]
-        try:
-            completed = []
-            for number, (body, _) in enumerate(parts, start=1):
-                if number > MAX_PARTS:
-                    raise ValueError(
-                        f"Blob exceeds {MAX_PARTS} parts of {self.part_size} bytes; raise part_size."
-                    )
-                response = self._client.upload_part(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=body,
-                    ChecksumAlgorithm=PART_CHECKSUM,
+        in_flight: deque[Future] = deque()
+        completed = []
+        # A few parts travel at once (S3 servers answer faster in parallel); memory stays at
+        # parts_in_flight + 1 parts because reading waits for the oldest upload.
+        with ThreadPoolExecutor(max_workers=self.parts_in_flight, thread_name_prefix="s3-part") as pool:
+            try:
+                for number, (body, _) in enumerate(parts, start=1):
+                    if number > MAX_PARTS:
+                        raise ValueError(
+                            f"Blob exceeds {MAX_PARTS} parts of {self.part_size} bytes; raise part_size."
+                        )
+                    if len(in_flight) >= self.parts_in_flight:
+                        completed.append(in_flight.popleft().result())
+                    in_flight.append(pool.submit(self._upload_part, key, upload_id, number, body))
+                while in_flight:
+                    completed.append(in_flight.popleft().result())
+                info = copier.verify(expected_digest, expected_size)
+                self._client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed}
                 )
-                part = {"PartNumber": number, "ETag": response["ETag"]}
-                if f"Checksum{PART_CHECKSUM}" in response:
-                    part[f"Checksum{PART_CHECKSUM}"] = response[f"Checksum{PART_CHECKSUM}"]
-                completed.append(part)
-                # Free the part now: the caller's peeked first part would otherwise stay alive.
-                body.clear()
-            info = copier.verify(expected_digest, expected_size)
-            self._client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed}
-            )
-            return info
-        except BaseException:
-            # Keep the original error; a failed abort leaves only an invisible pending upload.
-            with contextlib.suppress(Exception):
-                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            raise
+                return info
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                wait(in_flight)
+                # Keep the original error; a failed abort leaves only an invisible pending upload.
+                with contextlib.suppress(Exception):
+                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                raise
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytearray) -> dict:
+        response = self._client.upload_part(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm=PART_CHECKSUM,
+        )
+        # Free the part now: the caller's peeked first part would otherwise stay alive.
+        body.clear()
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        if f"Checksum{PART_CHECKSUM}" in response:
+            part[f"Checksum{PART_CHECKSUM}"] = response[f"Checksum{PART_CHECKSUM}"]
+        return part
 
     def stat(self, digest: str) -> BlobInfo:
         key = self._key(digest)
