@@ -1,0 +1,34 @@
+"""Small stream adapters shared by the bundle tools (plain Python)."""
+
+from __future__ import annotations
+
+import io
+from typing import Iterable, Iterator
+
+
+class IterableReader(io.RawIOBase):
+    """An iterable of byte chunks read as a file; no chunk is copied more than once."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not len(self._pending):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def drain(self) -> None:
+        """Consume what is left unread, without copying it."""
+        self._pending = memoryview(b"")
+        for _ in self._chunks:
+            pass
