@@ -9,6 +9,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/scripts/service-lib.sh"
 VENV="${VENV:-$REPO/.venv}"
 WEED="$VENV/bin/weed"
 PYTHON="$VENV/bin/python"
@@ -44,10 +45,7 @@ port_busy() {
 }
 
 our_pid() {
-    local pid
-    pid="$(cat "$PID_FILE" 2>/dev/null)" || return 1
-    # Guard against a recycled pid: it must still be a weed process.
-    [ -n "$pid" ] && grep -qa weed "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+    running_pid "$PID_FILE" weed
 }
 
 start() {
@@ -102,17 +100,8 @@ stop() {
         rm -f "$PID_FILE"
         return 0
     fi
-    kill "$pid"
-    for _ in $(seq 30); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "SeaweedFS (pid $pid) ignored SIGTERM for 30 s; killing it."
-        kill -KILL "$pid"
-    fi
+    terminate SeaweedFS "$pid"
     rm -f "$PID_FILE"
-    echo "SeaweedFS (pid $pid) stopped."
 }
 
 case "${1:-}" in

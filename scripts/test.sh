@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Command 2: install, start every service the suite needs if it is not already running
-# (PostgreSQL, Redis, SeaweedFS as the real S3 server), run the whole suite, stop what this
+# (PostgreSQL, Redis, SeaweedFS as the real S3 server, a Docker engine), run the whole suite, stop what this
 # script started. A service that cannot start is an error, never a skipped test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,7 @@ stop_started() {
       postgresql) pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main stop || true ;;
       redis) redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true ;;
       seaweedfs) scripts/seaweedfs.sh stop || true ;;
+      dockerd) scripts/dockerd.sh stop || true ;;
     esac
   done
 }
@@ -49,7 +50,7 @@ wait_for() {
   return 1
 }
 
-need_debian_packages pg_isready:postgresql redis-server:redis-server
+need_debian_packages pg_isready:postgresql redis-server:redis-server dockerd:docker.io skopeo:skopeo
 
 if ! pg_isready -h 127.0.0.1 -p "$PG_PORT" -q; then
   echo "Starting PostgreSQL"
@@ -71,6 +72,12 @@ if ! scripts/seaweedfs.sh status >/dev/null 2>&1; then
   started+=(seaweedfs)
 fi
 eval "$(scripts/seaweedfs.sh env)"
+
+if ! scripts/dockerd.sh status >/dev/null 2>&1; then
+  scripts/dockerd.sh start
+  started+=(dockerd)
+fi
+eval "$(scripts/dockerd.sh env)"
 
 export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:$PG_PORT/registry}
 export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/15}

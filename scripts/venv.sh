@@ -14,9 +14,11 @@ ensure_venv() {
   fi
   local stamp="$VENV/.installed-$(basename "$requirements")"
   local wanted
-  wanted=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
+  wanted=$(cat requirements*.txt pyproject.toml | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    # The project itself, for its console script (dcos-registry).
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
     echo "$wanted" > "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"

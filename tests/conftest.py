@@ -86,3 +86,30 @@ def s3_storage(settings, s3_bucket):
     blob_store.cache_clear()
     yield blob_store()
     blob_store.cache_clear()
+
+
+@pytest.fixture
+def asset_server():
+    from tests.asset_server import AssetServer
+
+    server = AssetServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A client of the Docker engine that DOCKER_HOST names (scripts/dockerd.sh starts one)."""
+    import docker
+    import requests
+
+    host = os.environ.get("DOCKER_HOST")
+    if not host:
+        service_missing("Docker engine", "DOCKER_HOST is not set")
+    try:
+        # from_env asks the engine for its API version, so it fails here when nothing answers.
+        client = docker.from_env()
+    except (docker.errors.DockerException, requests.RequestException) as error:
+        service_missing("Docker engine", f"{host} does not answer ({error})")
+    yield client
+    client.close()
