@@ -1,0 +1,1 @@
+"""The ingest pipeline's stages, one module each, in the order they run."""
