@@ -25,8 +25,9 @@ from ingest.bundle.oci import ImageSet
 from ingest.bundle.writer import BundleExists, BundleWriter
 from ingest.universe.metadata import check_metadata
 from ingest.universe.migrate import load_build_definition
+from ingest.universe.resource import asset_urls, image_references
 
-from .assets import asset_urls, check_cli_content_hashes, download, image_references, mirrored
+from .assets import check_cli_content_hashes, download, mirrored
 from .progress import Progress
 
 TOOL_NAME = "dcos-registry"

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 
-from ingest.builder.assets import asset_urls, image_references
+from ingest.universe.resource import asset_urls, image_references
 from ingest.builder.build import build_bundle
 from ingest.bundle.reader import BundleReader
 from ingest.universe.migrate import load_build_definition, migrate_package
