@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from .models import Blob, IngestJob, StorageBackend
+from .models import Blob, IngestJob, JobStage, StorageBackend, UploadSession
 
 
 @admin.register(Blob)
@@ -18,12 +18,30 @@ class BlobAdmin(admin.ModelAdmin):
         return blob.reference_count
 
 
+class JobStageInline(admin.TabularInline):
+    model = JobStage
+    fields = ("stage", "bytes_done", "bytes_total", "percent", "started_at", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
 @admin.register(IngestJob)
 class IngestJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "bundle_name", "state", "stage", "percent", "error_code", "created_at", "finished_at")
+    list_display = (
+        "id", "bundle_name", "package_name", "version", "state", "stage", "error_code", "created_at", "finished_at",
+    )
     list_filter = ("state", "stage", "error_code")
-    search_fields = ("id", "bundle_name", "bundle_digest")
-    readonly_fields = [field.name for field in IngestJob._meta.fields] + ["percent"]
+    search_fields = ("id", "bundle_name", "bundle_digest", "package_name")
+    readonly_fields = [field.name for field in IngestJob._meta.fields]
+    inlines = [JobStageInline]
+
+
+@admin.register(UploadSession)
+class UploadSessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "file_name", "state", "offset", "size", "created_at", "updated_at")
+    list_filter = ("state",)
+    readonly_fields = [field.name for field in UploadSession._meta.fields]
 
 
 @admin.register(StorageBackend)

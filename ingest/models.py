@@ -31,7 +31,7 @@ class IngestJob(models.Model):
         CANCELLED = "cancelled"
 
     class Stage(models.TextChoices):
-        RECEIVED = "received"
+        RECEIVE = "receive"
         INSPECT = "inspect"
         VALIDATE = "validate"
         VERIFY_IMAGES = "verify_images"
@@ -42,11 +42,17 @@ class IngestJob(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
-    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.RECEIVED)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.RECEIVE)
     bundle_name = models.CharField(max_length=255, blank=True, help_text="File name the bundle was uploaded as.")
-    bundle_digest = models.CharField(max_length=71, blank=True)
-    bytes_done = models.BigIntegerField(default=0, help_text="Progress of the current stage.")
-    bytes_total = models.BigIntegerField(default=0)
+    bundle_size = models.BigIntegerField(default=0)
+    bundle_digest = models.CharField(max_length=71, blank=True, help_text="sha256 of the bundle file, once known.")
+    expected_digest = models.CharField(
+        max_length=71, blank=True, help_text="sha256 the uploader declared; checked before anything else."
+    )
+    staging_path = models.CharField(max_length=1024, blank=True)
+    replace = models.BooleanField(default=False, help_text="Replace a published version of the same name and version.")
+    package_name = models.CharField(max_length=255, blank=True, db_index=True)
+    version = models.CharField(max_length=255, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     error_details = models.JSONField(default=dict, blank=True)
@@ -66,10 +72,72 @@ class IngestJob(models.Model):
         return f"job {self.id} ({self.state})"
 
     @property
+    def finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+
+class JobStage(models.Model):
+    """Progress of one stage of a job; stages that fan out add to ``bytes_done`` from several workers."""
+
+    job = models.ForeignKey(IngestJob, on_delete=models.CASCADE, related_name="stages")
+    stage = models.CharField(max_length=16, choices=IngestJob.Stage.choices)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["job", "stage"], name="unique_job_stage")]
+
+    @property
     def percent(self) -> float:
         if self.bytes_total <= 0:
-            return 100.0 if self.state == self.State.SUCCEEDED else 0.0
+            return 100.0 if self.finished_at else 0.0
         return round(100.0 * min(self.bytes_done, self.bytes_total) / self.bytes_total, 1)
+
+
+class JobBlob(models.Model):
+    """A blob a running job needs: its claim keeps cleanup and GC away, and it becomes a VersionBlob on publish."""
+
+    job = models.ForeignKey(IngestJob, on_delete=models.CASCADE, related_name="blobs")
+    digest = models.CharField(max_length=71)
+    size = models.BigIntegerField()
+    media_type = models.CharField(max_length=255, blank=True)
+    role = models.CharField(max_length=16)
+    name = models.CharField(max_length=1024, blank=True)
+    # Layers only: the diff_id the image config declares, checked while the layer is stored.
+    diff_id = models.CharField(max_length=71, blank=True)
+    stored = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "digest", "role", "name"], name="unique_job_blob_use"),
+        ]
+        indexes = [models.Index(fields=["digest"])]
+
+
+class UploadSession(models.Model):
+    """A resumable upload: chunks are appended to a staging file until it is committed."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        COMMITTED = "committed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    size = models.BigIntegerField(help_text="Declared size of the whole bundle.")
+    offset = models.BigIntegerField(default=0, help_text="Bytes received so far.")
+    expected_digest = models.CharField(max_length=71, blank=True)
+    file_name = models.CharField(max_length=255, blank=True)
+    replace = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    job = models.OneToOneField(IngestJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="upload")
+
+    def __str__(self) -> str:
+        return f"upload {self.id} ({self.offset}/{self.size})"
 
 
 class StorageBackend(models.Model):

@@ -32,3 +32,24 @@ class IterableReader(io.RawIOBase):
         self._pending = memoryview(b"")
         for _ in self._chunks:
             pass
+
+
+class ObservedReader(io.RawIOBase):
+    """Passes a stream through, showing every chunk read to ``observe`` (hashing, inflating, counting)."""
+
+    def __init__(self, stream, observe):
+        self._stream = stream
+        self._observe = observe
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._stream.readinto(buffer)
+        if count:
+            self._observe(memoryview(buffer)[:count])
+        return count
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()

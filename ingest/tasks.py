@@ -1,4 +1,4 @@
-"""Celery tasks of the ingest side."""
+"""Celery tasks of the ingest side: thin wrappers of ``pipeline`` (acknowledged late, idempotent)."""
 
 from datetime import timedelta
 
@@ -7,23 +7,40 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from ingest import pipeline
+from ingest.errors import IngestError
+
 from .models import IngestJob
 
 STUCK_JOB_ERROR = "worker_lost"
 
 
+@shared_task(name="ingest.run_ingest")
+def run_ingest(job_id: str) -> None:
+    pipeline.run(job_id)
+
+
+@shared_task(name="ingest.verify_layer")
+def verify_layer(job_id: str, digest: str) -> None:
+    pipeline.verify_layer(job_id, digest)
+
+
+@shared_task(name="ingest.finish_ingest")
+def finish_ingest(job_id: str) -> None:
+    pipeline.finish(job_id)
+
+
 @shared_task(name="ingest.reap_stuck_jobs")
 def reap_stuck_jobs() -> int:
     """Fail running jobs whose heartbeat stopped, so none stays "running" forever."""
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.INGEST_STUCK_AFTER_SECONDS)
+    cutoff = timezone.now() - timedelta(seconds=settings.INGEST_STUCK_AFTER_SECONDS)
     stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    return IngestJob.objects.filter(stale, state=IngestJob.State.RUNNING).update(
-        state=IngestJob.State.FAILED,
-        error_code=STUCK_JOB_ERROR,
-        error_message=(
-            f"No progress for over {settings.INGEST_STUCK_AFTER_SECONDS} seconds: the worker running this job "
-            "was lost. Upload the bundle again."
-        ),
-        finished_at=now,
+    error = IngestError(
+        STUCK_JOB_ERROR,
+        f"No progress for over {settings.INGEST_STUCK_AFTER_SECONDS} seconds: the worker running this job was "
+        "lost. Upload the bundle again.",
     )
+    stuck = list(IngestJob.objects.filter(stale, state=IngestJob.State.RUNNING))
+    for job in stuck:
+        pipeline.fail(job, error)
+    return len(stuck)

@@ -5,6 +5,8 @@ from django.db import models
 
 class Package(models.Model):
     name = models.CharField(max_length=255, unique=True)
+    # Release versions only grow, also when a version is replaced or removed.
+    last_release_version = models.IntegerField(default=-1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -29,6 +31,9 @@ class PackageVersion(models.Model):
     min_dcos_release_version = models.CharField(max_length=32, blank=True)
     metadata = models.JSONField(help_text="The package's Universe metadata, whole.")
     bundle_digest = models.CharField(max_length=71, help_text="sha256 of the uploaded bundle file.")
+    content_digest = models.CharField(
+        max_length=71, help_text="sha256 of the metadata and every asset and image digest: same content, same value."
+    )
     published_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -168,6 +168,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
     }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A task of a worker that died is delivered again after this many seconds (tasks are idempotent)...
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800),
+        # ...looked for every 10 seconds (kombu's default looks only every tenth time).
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -183,9 +191,25 @@ CELERY_BEAT_SCHEDULE = {
 # A running ingest job with no heartbeat for this long is failed by the reaper.
 INGEST_STUCK_AFTER_SECONDS = env_int("INGEST_STUCK_AFTER_SECONDS", 900)
 
+# Uploads are staged here until their job finishes; web and workers must share it.
+STAGING_DIR = Path(os.environ.get("STAGING_DIR") or DATA_DIR / "staging").resolve()
+STAGING_DIR.mkdir(parents=True, exist_ok=True)
+# Largest bundle accepted (bytes); a larger upload is refused with 413 before it is read.
+MAX_BUNDLE_BYTES = env_int("MAX_BUNDLE_BYTES", 64 * 1024**3)
+# Limits of the inspect stage: members, uncompressed sizes, compression ratio.
+INGEST_MAX_MEMBERS = env_int("INGEST_MAX_MEMBERS", 100_000)
+INGEST_MAX_MEMBER_BYTES = env_int("INGEST_MAX_MEMBER_BYTES", 64 * 1024**3)
+INGEST_MAX_TOTAL_BYTES = env_int("INGEST_MAX_TOTAL_BYTES", 256 * 1024**3)
+INGEST_MAX_COMPRESSION_RATIO = env_int("INGEST_MAX_COMPRESSION_RATIO", 200)
+# How often running stages write their progress (and heartbeat), in seconds.
+INGEST_PROGRESS_INTERVAL = float(os.environ.get("INGEST_PROGRESS_INTERVAL") or 0.5)
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "registry_site.api.exception_handler",
 }
 
 LOGGING = {

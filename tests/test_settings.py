@@ -48,7 +48,7 @@ def test_production_values_come_from_the_environment(tmp_path):
     assert shown["db"] == "django.db.backends.postgresql"
     assert (shown["db_name"], shown["db_host"]) == ("registry", "db.internal")
     assert shown["broker"] == "redis://redis.internal:6379/0"
-    assert shown["broker_options"] is None
+    assert shown["broker_options"]["visibility_timeout"] == 1800
     assert shown["storage"] == "s3://registry-blobs/prod"
     assert shown["s3_endpoint"] == "http://minio.internal:9000"
     assert shown["public"] == "https://registry.example.com"

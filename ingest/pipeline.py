@@ -1,0 +1,224 @@
+"""The ingest pipeline: a staged bundle becomes a published version, or a failed job that left nothing.
+
+Three kinds of task drive it (see ``tasks.py``), each idempotent, so a task delivered twice
+(a worker died, acks are late) redoes or skips work but never doubles it:
+
+- ``run``: receive, inspect, validate, then plan the images and fan out one task per layer;
+- ``verify_layer``: one layer checked and stored in a single pass; the task that finishes the
+  last layer hands over to ``finish`` (a database update decides which one does);
+- ``finish``: store the assets and image documents, then publish in one transaction.
+
+A job that fails or is cancelled releases what it held: its staging file, and the blobs it
+claimed that no published version and no other unfinished job uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ingest import staging
+from ingest.bundle.reader import BundleReader
+from ingest.errors import IngestError
+from ingest.models import Blob, IngestJob, JobBlob
+from ingest.progress import JobCancelled, Progress, begin_stage, end_stage
+from ingest.stages.inspect import InspectLimits, inspect_bundle
+from ingest.stages.publish import existing_outcome, find_version, publish
+from ingest.stages.receive import check_bundle_digest
+from ingest.stages.store import store_documents_and_assets
+from ingest.stages.validate import BundlePlan, validate_bundle
+from ingest.stages.verify_images import plan_images, verify_and_store_layer
+from ingest.storage import blob_store
+from packages_app.models import VersionBlob
+
+logger = logging.getLogger(__name__)
+Stage = IngestJob.Stage
+UNFINISHED = (IngestJob.State.QUEUED, IngestJob.State.RUNNING)
+
+
+def inspect_limits() -> InspectLimits:
+    return InspectLimits(
+        max_members=settings.INGEST_MAX_MEMBERS,
+        max_member_bytes=settings.INGEST_MAX_MEMBER_BYTES,
+        max_total_bytes=settings.INGEST_MAX_TOTAL_BYTES,
+        max_ratio=settings.INGEST_MAX_COMPRESSION_RATIO,
+    )
+
+
+def _running(job_id) -> IngestJob | None:
+    job = IngestJob.objects.filter(pk=job_id).first()
+    return job if job is not None and job.state == IngestJob.State.RUNNING else None
+
+
+@contextmanager
+def _job_errors(job: IngestJob):
+    """Turn whatever stops a stage into the job's end: failed with a reason, or released after a cancel."""
+    try:
+        yield
+    except JobCancelled:
+        release(job)
+    except IngestError as error:
+        fail(job, error)
+    except Exception as error:  # every failure ends the job cleanly, and is logged whole
+        logger.exception("Ingest job %s failed unexpectedly", job.pk)
+        fail(job, IngestError("internal_error", f"The registry failed while processing the bundle: "
+                                                f"{type(error).__name__}: {error}."))
+
+
+def _plan(job: IngestJob, reader: BundleReader) -> BundlePlan:
+    return validate_bundle(reader, inspect_bundle(job.staging_path, inspect_limits()))
+
+
+def run(job_id) -> None:
+    """The first task: from the staged file to one verify task per layer."""
+    now = timezone.now()
+    IngestJob.objects.filter(pk=job_id, state=IngestJob.State.QUEUED).update(
+        state=IngestJob.State.RUNNING, started_at=now, heartbeat_at=now
+    )
+    job = _running(job_id)
+    if job is None:
+        return
+    with _job_errors(job):
+        begin_stage(job, Stage.RECEIVE, job.bundle_size)
+        job.bundle_digest = check_bundle_digest(job, Progress(job.pk, Stage.RECEIVE))
+        IngestJob.objects.filter(pk=job.pk).update(bundle_digest=job.bundle_digest)
+        end_stage(job, Stage.RECEIVE)
+
+        begin_stage(job, Stage.INSPECT, job.bundle_size)
+        inventory = inspect_bundle(job.staging_path, inspect_limits())
+        end_stage(job, Stage.INSPECT)
+
+        with BundleReader(job.staging_path) as reader:
+            begin_stage(job, Stage.VALIDATE)
+            plan = validate_bundle(reader, inventory)
+            IngestJob.objects.filter(pk=job.pk).update(package_name=plan.name, version=plan.version)
+            identical = existing_outcome(job, find_version(plan.name, plan.version), plan)
+            end_stage(job, Stage.VALIDATE)
+            if identical is not None:
+                _succeed_as(job, identical)
+                return
+
+            begin_stage(job, Stage.VERIFY_IMAGES)
+            layer_bytes = plan_images(job, reader, plan)
+            begin_stage(job, Stage.VERIFY_IMAGES, layer_bytes)
+
+        from ingest import tasks
+
+        layers = set(job.blobs.filter(role="layer", stored=False).values_list("digest", flat=True))
+        if not layers:
+            _hand_over(job)
+        for digest in sorted(layers):
+            tasks.verify_layer.delay(str(job.pk), digest)
+
+
+def verify_layer(job_id, digest: str) -> None:
+    """One layer: verified and stored in one pass; the last one hands the job over to ``finish``."""
+    job = _running(job_id)
+    if job is None:
+        return
+    with _job_errors(job):
+        claims = list(job.blobs.filter(role="layer", digest=digest))
+        if claims and not all(claim.stored for claim in claims):
+            first, *others = claims
+            with BundleReader(job.staging_path) as reader:
+                verify_and_store_layer(first, reader, blob_store(), Progress(job.pk, Stage.VERIFY_IMAGES))
+            # The same layer in several images: every config must declare the same diff_id.
+            for other in others:
+                if other.diff_id != first.diff_id:
+                    raise IngestError(
+                        "diff_id_mismatch",
+                        f"Layer {digest} of image {other.name}: the config declares {other.diff_id}, but the layer "
+                        f"decompresses to {first.diff_id}.",
+                        layer=digest, reference=other.name, expected=other.diff_id, actual=first.diff_id,
+                    )
+            JobBlob.objects.filter(job=job, role="layer", digest=digest).update(stored=True)
+        if not job.blobs.filter(role="layer", stored=False).exists():
+            _hand_over(job)
+
+
+def _hand_over(job: IngestJob) -> None:
+    from ingest import tasks
+
+    # Exactly one caller moves the job on, however many layer tasks finish at once.
+    if IngestJob.objects.filter(pk=job.pk, state=IngestJob.State.RUNNING, stage=Stage.VERIFY_IMAGES).update(
+        stage=Stage.STORE
+    ):
+        end_stage(job, Stage.VERIFY_IMAGES)
+        tasks.finish_ingest.delay(str(job.pk))
+
+
+def finish(job_id) -> None:
+    """Store what is left (assets, image documents) and publish."""
+    job = _running(job_id)
+    if job is None:
+        return
+    with _job_errors(job):
+        with BundleReader(job.staging_path) as reader:
+            remaining = job.blobs.filter(stored=False).exclude(role="layer")
+            begin_stage(job, Stage.STORE, sum(claim.size for claim in remaining))
+            store_documents_and_assets(job, reader, blob_store(), Progress(job.pk, Stage.STORE))
+            end_stage(job, Stage.STORE)
+
+            begin_stage(job, Stage.PUBLISH)
+            plan = _plan(job, reader)
+        publish(job, plan)
+        end_stage(job, Stage.PUBLISH)
+        _release_staging(job)
+        JobBlob.objects.filter(job=job).delete()
+
+
+def _succeed_as(job: IngestJob, version) -> None:
+    """An identical bundle was published before: the job points at that version and keeps nothing."""
+    IngestJob.objects.filter(pk=job.pk).update(
+        state=IngestJob.State.SUCCEEDED, package_version=version, finished_at=timezone.now()
+    )
+    release(job)
+
+
+def fail(job: IngestJob, error: IngestError) -> None:
+    logger.info("Ingest job %s failed: %s %s", job.pk, error.code, error.message)
+    IngestJob.objects.filter(pk=job.pk, state__in=UNFINISHED).update(
+        state=IngestJob.State.FAILED,
+        error_code=error.code,
+        error_message=error.message,
+        error_details=error.details,
+        finished_at=timezone.now(),
+    )
+    release(job)
+
+
+def cancel(job: IngestJob) -> bool:
+    """Cancel a queued or running job; False if it had finished already."""
+    cancelled = IngestJob.objects.filter(pk=job.pk, state__in=UNFINISHED).update(
+        state=IngestJob.State.CANCELLED, finished_at=timezone.now()
+    )
+    if cancelled:
+        # A running task notices at its next progress write and releases again: harmless.
+        release(job)
+    return bool(cancelled)
+
+
+def _release_staging(job: IngestJob) -> None:
+    staging.remove(job.staging_path)
+
+
+def release(job: IngestJob) -> None:
+    """Give back what an unsuccessful job held: its staging file and the blobs only it needed."""
+    _release_staging(job)
+    store = blob_store()
+    for digest in set(JobBlob.objects.filter(job=job).values_list("digest", flat=True)):
+        with transaction.atomic():
+            blob = Blob.objects.select_for_update().filter(digest=digest).first()
+            wanted = (
+                VersionBlob.objects.filter(blob_id=digest).exists()
+                or JobBlob.objects.filter(digest=digest, job__state__in=UNFINISHED).exclude(job=job).exists()
+            )
+            if not wanted:
+                store.delete(digest)
+                if blob is not None:
+                    blob.delete()
+    JobBlob.objects.filter(job=job).delete()

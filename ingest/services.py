@@ -1,0 +1,150 @@
+"""Ingest operations behind the upload API: plain functions, callable from views, commands and tests."""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import uuid
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+
+from ingest import pipeline, staging
+from ingest.errors import IngestError
+from ingest.models import IngestJob, UploadSession
+
+_DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
+
+
+def parse_sha256(value: str | None, field: str = "sha256") -> str:
+    """``sha256:<hex>`` from that form or bare hex; empty when not given."""
+    if not value:
+        return ""
+    match = _DIGEST.match(value.strip().lower())
+    if not match:
+        raise IngestError("invalid_digest", f"{field} must be a sha256 digest (64 hex digits), not {value!r}.",
+                          field=field)
+    return f"sha256:{match.group(1)}"
+
+
+def _queue(job: IngestJob) -> IngestJob:
+    from ingest import tasks
+
+    # The worker must find the job's row: send only once it is committed.
+    transaction.on_commit(lambda: tasks.run_ingest.delay(str(job.pk)))
+    return job
+
+
+def receive_bundle(
+    stream: BinaryIO, *, declared_size: int | None, bundle_name: str, replace: bool, expected_digest: str = ""
+) -> IngestJob:
+    """A whole bundle in one request: staged (hashed on the way) and queued."""
+    if declared_size is not None and declared_size > settings.MAX_BUNDLE_BYTES:
+        raise staging.too_large(declared_size)
+    job_id = uuid.uuid4()
+    path = staging.bundle_path(job_id)
+    size, digest = staging.receive(stream, path, declared_size)
+    if expected_digest and digest != expected_digest:
+        staging.remove(path)
+        raise IngestError(
+            "upload_digest_mismatch",
+            f"The uploaded bundle hashes to {digest}, not to the declared {expected_digest}; nothing was kept.",
+            expected=expected_digest, actual=digest,
+        )
+    return queue_staged(job_id, path, size=size, digest=digest, bundle_name=bundle_name, replace=replace)
+
+
+def queue_staged(job_id, path, *, size: int, digest: str, bundle_name: str, replace: bool,
+                 expected_digest: str = "") -> IngestJob:
+    with transaction.atomic():
+        job = IngestJob.objects.create(
+            id=job_id, bundle_name=bundle_name, bundle_size=size, bundle_digest=digest,
+            expected_digest=expected_digest, staging_path=str(path), replace=replace,
+        )
+        return _queue(job)
+
+
+def open_upload(*, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
+    if size <= 0:
+        raise IngestError("invalid_size", f"size must be a positive number of bytes, not {size}.", field="size")
+    if size > settings.MAX_BUNDLE_BYTES:
+        raise staging.too_large(size)
+    return UploadSession.objects.create(size=size, expected_digest=expected_digest, file_name=file_name,
+                                        replace=replace)
+
+
+def _open_session(session_id) -> UploadSession:
+    session = UploadSession.objects.filter(pk=session_id).first()
+    if session is None:
+        raise IngestError("upload_unknown", f"There is no upload {session_id}.", upload=str(session_id))
+    if session.state != UploadSession.State.OPEN:
+        raise IngestError("upload_closed", f"Upload {session_id} is {session.state}; it takes no more requests.",
+                          upload=str(session_id), state=session.state)
+    return session
+
+
+def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int) -> UploadSession:
+    """Append bytes ``start..end`` (inclusive) of the bundle; they must begin at the current offset."""
+    session = _open_session(session_id)
+    if total != session.size:
+        raise IngestError("range_invalid", f"Content-Range names a total of {total} bytes; the upload was opened "
+                          f"for {session.size}.", upload=str(session.pk), size=session.size)
+    if end >= total or end < start:
+        raise IngestError("range_invalid", f"bytes {start}-{end} is not a range inside {total} bytes.",
+                          upload=str(session.pk))
+    path = staging.upload_path(session.pk)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One writer at a time per upload, whichever web process the chunk reached.
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        session.refresh_from_db()
+        if session.state != UploadSession.State.OPEN:
+            raise IngestError("upload_closed", f"Upload {session.pk} is {session.state}.", upload=str(session.pk))
+        if start != session.offset:
+            raise IngestError(
+                "range_mismatch",
+                f"This chunk starts at byte {start}, but the upload continues at byte {session.offset}.",
+                upload=str(session.pk), offset=session.offset,
+            )
+        session.offset = staging.append(stream, path, start, end - start + 1)
+        session.save(update_fields=["offset", "updated_at"])
+    return session
+
+
+def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
+    session = _open_session(session_id)
+    if session.offset != session.size:
+        raise IngestError("upload_incomplete", f"Upload {session.pk} has {session.offset} of its {session.size} "
+                          "bytes; send the rest before committing.", offset=session.offset, size=session.size)
+    expected = expected_digest or session.expected_digest
+    if session.expected_digest and expected != session.expected_digest:
+        raise IngestError("upload_digest_mismatch", f"The commit names {expected}, but the upload was opened for "
+                          f"{session.expected_digest}.", expected=session.expected_digest, actual=expected)
+    job_id = uuid.uuid4()
+    path = staging.bundle_path(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging.upload_path(session.pk).rename(path)
+    staging.remove(staging.upload_path(session.pk).with_suffix(".lock"))
+    with transaction.atomic():
+        job = queue_staged(job_id, path, size=session.size, digest="", bundle_name=session.file_name,
+                           replace=session.replace, expected_digest=expected)
+        session.state = UploadSession.State.COMMITTED
+        session.job = job
+        session.save(update_fields=["state", "job", "updated_at"])
+    return job
+
+
+def cancel_upload(session_id) -> None:
+    session = _open_session(session_id)
+    UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.CANCELLED)
+    staging.remove(staging.upload_path(session.pk))
+    staging.remove(staging.upload_path(session.pk).with_suffix(".lock"))
+
+
+def cancel_job(job: IngestJob) -> IngestJob:
+    if not pipeline.cancel(job):
+        raise IngestError("job_finished", f"Job {job.pk} has already {job.state}; there is nothing to cancel.",
+                          state=job.state)
+    job.refresh_from_db()
+    return job

@@ -1,0 +1,35 @@
+"""Stage 1: the staged bundle is the file the uploader meant: its sha256 is checked when one was declared.
+
+Monolithic uploads are hashed as they arrive, so this stage only reads the file of a resumable
+upload, whose chunks came over several requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from ingest.blobstore.base import CHUNK_SIZE, digest_of
+from ingest.errors import IngestError
+from ingest.models import IngestJob
+from ingest.progress import Progress
+
+
+def check_bundle_digest(job: IngestJob, progress: Progress) -> str:
+    """The bundle's sha256, computed if needed; IngestError if it is not the declared one."""
+    digest = job.bundle_digest
+    if not digest:
+        hasher = hashlib.sha256()
+        with open(job.staging_path, "rb") as file:
+            while chunk := file.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                progress.add(len(chunk))
+        digest = digest_of(hasher.hexdigest())
+        progress.flush()
+    if job.expected_digest and digest != job.expected_digest:
+        raise IngestError(
+            "upload_digest_mismatch",
+            f"The uploaded bundle hashes to {digest}, not to the {job.expected_digest} the upload declared; "
+            "it was damaged on the way. Upload it again.",
+            expected=job.expected_digest, actual=digest,
+        )
+    return digest

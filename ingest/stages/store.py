@@ -1,0 +1,84 @@
+"""Stage 4: the bundle's assets and image documents go into the blob store, verified as they stream.
+
+Also home of the claim protocol every blob write follows: a job claims a digest (JobBlob)
+before it writes, and marks it stored under the Blob row's lock only once the blob is really
+there. Cleanup of failed jobs deletes under the same lock, so neither can undo the other.
+Every byte of the bundle is checked, also for blobs the store already holds: those are
+hashed without being written again.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import BinaryIO, Callable
+
+from django.db import transaction
+
+from ingest.blobstore import BlobStore, DigestMismatch, SizeMismatch
+from ingest.blobstore.base import HashingCopier
+from ingest.bundle.format import asset_member, image_blob_member
+from ingest.bundle.reader import BundleReader
+from ingest.errors import IngestError
+from ingest.models import Blob, IngestJob, JobBlob
+from ingest.progress import Progress
+from ingest.streams import ObservedReader
+
+# A blob deleted by a concurrent cleanup between our write and our claim is written again.
+WRITE_ATTEMPTS = 3
+
+
+def member_of(claim: JobBlob) -> str:
+    return asset_member(claim.digest) if claim.role == "asset" else image_blob_member(claim.digest)
+
+
+def _write_or_check(store: BlobStore, claim: JobBlob, source: BinaryIO) -> None:
+    if store.exists(claim.digest):
+        copier = HashingCopier()
+        for _ in copier.chunks(source):
+            pass
+        copier.verify(claim.digest, claim.size)
+    else:
+        store.put(source, expected_digest=claim.digest, expected_size=claim.size)
+
+
+def store_claimed(
+    claim: JobBlob,
+    store: BlobStore,
+    open_source: Callable[[], BinaryIO],
+    after_read: Callable[[], None] = lambda: None,
+) -> None:
+    """Write (or check) one claimed blob from ``open_source()``, then record it as stored.
+
+    ``after_read`` runs once the source was read to its end: the place for checks of what
+    was observed on the way (a layer's diff_id).
+    """
+    member = member_of(claim)
+    for _ in range(WRITE_ATTEMPTS):
+        try:
+            with open_source() as source:
+                _write_or_check(store, claim, source)
+        except (DigestMismatch, SizeMismatch) as mismatch:
+            raise IngestError(mismatch.code, f"Member {member}: {mismatch}", digest=claim.digest, member=member) from None
+        except zipfile.BadZipFile as error:
+            raise IngestError("member_corrupt", f"Member {member} is corrupt: {error}.", member=member) from None
+        after_read()
+        with transaction.atomic():
+            Blob.objects.select_for_update().get_or_create(
+                digest=claim.digest, defaults={"size": claim.size, "media_type": claim.media_type}
+            )
+            if store.exists(claim.digest):
+                JobBlob.objects.filter(pk=claim.pk).update(stored=True)
+                return
+    raise IngestError("blob_store_unstable", f"Blob {claim.digest} kept disappearing while it was stored.")
+
+
+def counted(stream: BinaryIO, progress: Progress) -> BinaryIO:
+    return io.BufferedReader(ObservedReader(stream, lambda chunk: progress.add(len(chunk))))
+
+
+def store_documents_and_assets(job: IngestJob, reader: BundleReader, store: BlobStore, progress: Progress) -> None:
+    """Every claimed blob that is not a layer: assets, image manifests and configs."""
+    for claim in job.blobs.filter(stored=False).exclude(role="layer"):
+        store_claimed(claim, store, lambda claim=claim: counted(reader.open(member_of(claim)), progress))
+    progress.flush()

@@ -1,0 +1,157 @@
+"""Stage 2: the bundle's metadata, manifest and image index make sense together.
+
+Checks the metadata (the project's own Universe rules), renders the Marathon template with the
+default options, and matches the manifest's inventory against the metadata and the ZIP's
+members. The result is the plan the later stages work through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+from dataclasses import dataclass, field
+
+from ingest.universe.resource import asset_urls, image_references
+from ingest.bundle.format import OCI_MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION, asset_member, image_blob_member
+from ingest.bundle.reader import BundleReader
+from ingest.errors import IngestError
+from ingest.universe.metadata import check_metadata
+from ingest.universe.template import render_marathon_app
+
+from .inspect import Inventory
+
+DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+IMAGE_MANIFEST_MEDIA_TYPES = (OCI_MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE)
+
+
+@dataclass(frozen=True)
+class PlannedBlob:
+    """A blob the bundle brings: where it is in the ZIP and what it will be in the catalogue."""
+
+    digest: str
+    size: int
+    media_type: str
+    role: str
+    name: str
+    member: str
+    diff_id: str = ""
+
+
+@dataclass
+class BundlePlan:
+    metadata: dict
+    content_digest: str
+    assets: list[PlannedBlob] = field(default_factory=list)
+    image_manifests: list[PlannedBlob] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.metadata["name"]
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+
+def _member(inventory: Inventory, name: str, size: int, what: str):
+    info = inventory.members.get(name)
+    if info is None:
+        raise IngestError("member_missing", f"{what} is not in the bundle (no member {name}).", member=name)
+    if info.size != size:
+        raise IngestError(
+            "size_mismatch", f"{what}: member {name} is {info.size} bytes, but {size} were declared.",
+            member=name, expected=size, actual=info.size,
+        )
+
+
+def validate_bundle(reader: BundleReader, inventory: Inventory) -> BundlePlan:
+    metadata = reader.metadata()
+    check_metadata(metadata)
+    render_marathon_app(metadata)
+    manifest = reader.manifest()
+    if manifest is None:
+        # A metadata-only bundle carries no files: its URLs keep pointing where they did.
+        return BundlePlan(metadata, _content_digest(metadata, [], []))
+
+    if (manifest.name, manifest.version) != (metadata["name"], metadata["version"]):
+        raise IngestError(
+            "manifest_mismatch",
+            f"manifest.json is for {manifest.name} {manifest.version}, metadata.json for "
+            f"{metadata['name']} {metadata['version']}.",
+        )
+    urls = asset_urls(metadata)
+    carried = {asset.url for asset in manifest.assets}
+    for url in urls:
+        if url not in carried:
+            raise IngestError("asset_missing", f"The bundle does not carry {url}, which the metadata names.", url=url)
+    assets = []
+    for asset in manifest.assets:
+        if asset.url not in urls:
+            raise IngestError(
+                "manifest_mismatch", f"manifest.json lists {asset.url}, which the metadata does not name.",
+                url=asset.url,
+            )
+        member = asset_member(asset.digest)
+        _member(inventory, member, asset.size, f"Asset {asset.url}")
+        media_type = mimetypes.guess_type(asset.file_name)[0] or "application/octet-stream"
+        assets.append(PlannedBlob(asset.digest, asset.size, media_type, "asset", asset.url, member))
+
+    references = image_references(metadata)
+    listed = {image.reference: image.manifest_digest for image in manifest.images}
+    if set(listed) != set(references):
+        missing = sorted(set(references) - set(listed)) or sorted(set(listed) - set(references))
+        raise IngestError(
+            "manifest_mismatch",
+            f"manifest.json's images and the metadata's Docker images differ: {', '.join(missing)}.",
+            references=missing,
+        )
+    image_manifests = _indexed_manifests(reader, inventory, listed)
+    return BundlePlan(
+        metadata,
+        _content_digest(metadata, assets, image_manifests),
+        assets,
+        image_manifests,
+    )
+
+
+def _indexed_manifests(reader: BundleReader, inventory: Inventory, listed: dict[str, str]) -> list[PlannedBlob]:
+    if not listed:
+        return []
+    index = reader.oci_index()
+    if index is None:
+        raise IngestError("image_index_missing", "The bundle lists images but has no images/index.json.")
+    entries = {}
+    for entry in index.get("manifests", []):
+        reference = (entry.get("annotations") or {}).get(REF_NAME_ANNOTATION)
+        if reference in listed:
+            entries[reference] = entry
+    planned = []
+    for reference, digest in listed.items():
+        entry = entries.get(reference)
+        if entry is None or entry.get("digest") != digest:
+            raise IngestError(
+                "image_index_mismatch",
+                f"images/index.json has no manifest {digest} for {reference}, which manifest.json lists.",
+                reference=reference,
+            )
+        if entry.get("mediaType") not in IMAGE_MANIFEST_MEDIA_TYPES or not isinstance(entry.get("size"), int):
+            raise IngestError(
+                "unsupported_image", f"Image {reference}: index entry of type {entry.get('mediaType')!r} is not an image "
+                "manifest.", reference=reference,
+            )
+        member = image_blob_member(digest)
+        _member(inventory, member, entry["size"], f"Manifest of image {reference}")
+        planned.append(PlannedBlob(digest, entry["size"], entry["mediaType"], "manifest", reference, member))
+    return planned
+
+
+def _content_digest(metadata: dict, assets: list[PlannedBlob], manifests: list[PlannedBlob]) -> str:
+    """Same metadata and same files, same digest: a rebuilt bundle of a published version is no conflict."""
+    content = {
+        "metadata": metadata,
+        "assets": sorted((blob.name, blob.digest) for blob in assets),
+        "images": sorted((blob.name, blob.digest) for blob in manifests),
+    }
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()

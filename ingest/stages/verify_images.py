@@ -1,0 +1,169 @@
+"""Stage 3: every image's manifest, config and layers are what they claim to be.
+
+Manifests and configs are small: they are read, hashed and parsed here, and every blob the
+images need is claimed for the job. Layers are big: each is checked by its own task (so layers
+spread over all workers), in ONE pass over its bytes: the compressed digest and size are checked
+while the layer streams into the blob store, and the stream is inflated on the side to check
+that it hashes to the diff_id the image config declares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zlib
+
+from ingest.blobstore import BlobStore
+from ingest.blobstore.base import CHUNK_SIZE
+from ingest.bundle.format import image_blob_member
+from ingest.bundle.reader import BundleReader
+from ingest.errors import IngestError
+from ingest.models import IngestJob, JobBlob
+from ingest.progress import Progress
+from ingest.streams import ObservedReader
+
+from .store import counted, store_claimed
+from .validate import BundlePlan, PlannedBlob
+
+GZIP_LAYER_MEDIA_TYPES = (
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+)
+CONFIG_MEDIA_TYPES = ("application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json")
+
+
+def _read_document(reader: BundleReader, blob: PlannedBlob, what: str) -> dict:
+    with reader.open_verified(blob.member, blob.digest, blob.size) as stream:
+        data = stream.read()
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise IngestError("invalid_image", f"{what} is not valid JSON: {error}.", member=blob.member) from None
+    if not isinstance(document, dict):
+        raise IngestError("invalid_image", f"{what} must be a JSON object.", member=blob.member)
+    return document
+
+
+def _descriptor(reference: str, descriptor, what: str) -> tuple[str, int, str]:
+    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("size"), int):
+        raise IngestError("invalid_image", f"Image {reference}: the {what} descriptor is malformed.", reference=reference)
+    return descriptor.get("digest"), descriptor["size"], descriptor.get("mediaType", "")
+
+
+def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
+    """Check every image's manifest and config, claim every blob of the bundle; return the layer bytes."""
+    claims: dict[tuple, PlannedBlob] = {}
+
+    def claim(blob: PlannedBlob) -> None:
+        claims.setdefault((blob.digest, blob.role, blob.name), blob)
+
+    for asset in plan.assets:
+        claim(asset)
+    for manifest_blob in plan.image_manifests:
+        reference = manifest_blob.name
+        manifest = _read_document(reader, manifest_blob, f"The manifest of image {reference}")
+        claim(manifest_blob)
+        config_digest, config_size, config_type = _descriptor(reference, manifest.get("config"), "config")
+        if config_type not in CONFIG_MEDIA_TYPES:
+            raise IngestError("unsupported_image", f"Image {reference}: config type {config_type!r} is not an image "
+                              "config.", reference=reference)
+        config_blob = PlannedBlob(config_digest, config_size, config_type, "config", reference,
+                                  image_blob_member(config_digest))
+        config = _read_document(reader, config_blob, f"The config of image {reference}")
+        claim(config_blob)
+        layers = manifest.get("layers")
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids")
+        if not isinstance(layers, list) or not isinstance(diff_ids, list) or len(layers) != len(diff_ids):
+            raise IngestError(
+                "diff_ids_mismatch",
+                f"Image {reference}: the manifest lists {len(layers) if isinstance(layers, list) else 'no'} layers, "
+                f"the config {len(diff_ids) if isinstance(diff_ids, list) else 'no'} diff_ids.",
+                reference=reference,
+            )
+        for layer, diff_id in zip(layers, diff_ids):
+            digest, size, media_type = _descriptor(reference, layer, "layer")
+            if media_type not in GZIP_LAYER_MEDIA_TYPES:
+                raise IngestError("unsupported_image", f"Image {reference}: layer type {media_type!r} is not a gzip "
+                                  "layer.", reference=reference, layer=digest)
+            member = image_blob_member(digest)
+            if member not in reader._names:
+                raise IngestError("member_missing", f"Image {reference}: layer {digest} is not in the bundle.",
+                                  reference=reference, layer=digest, member=member)
+            claim(PlannedBlob(digest, size, media_type, "layer", reference, member, diff_id))
+
+    JobBlob.objects.bulk_create(
+        [JobBlob(job=job, digest=blob.digest, size=blob.size, media_type=blob.media_type, role=blob.role,
+                 name=blob.name, diff_id=blob.diff_id) for blob in claims.values()],
+        ignore_conflicts=True,
+    )
+    return sum(blob.size for blob in claims.values() if blob.role == "layer")
+
+
+class DiffIdCheck:
+    """Inflates a gzip layer as it passes and hashes the result, to compare with its diff_id.
+
+    Output is produced in bounded pieces: a layer that inflates to terabytes costs time, not memory.
+    """
+
+    def __init__(self, claim: JobBlob):
+        self._claim = claim
+        self._hash = hashlib.sha256()
+        self._inflater = zlib.decompressobj(31)
+        self._members = 0
+        self._in_member = False
+        self._error: IngestError | None = None
+
+    def observe(self, chunk) -> None:
+        # After corrupt gzip the rest still streams through, so a wrong digest is reported first.
+        if self._error is not None:
+            return
+        data = bytes(chunk)
+        try:
+            while data:
+                self._in_member = True
+                self._hash.update(self._inflater.decompress(data, CHUNK_SIZE))
+                if self._inflater.eof:
+                    # Concatenated gzip members inflate as one stream, as gunzip does.
+                    self._in_member = False
+                    self._members += 1
+                    data = self._inflater.unused_data
+                    self._inflater = zlib.decompressobj(31)
+                else:
+                    data = self._inflater.unconsumed_tail
+        except zlib.error as error:
+            self._error = self._corrupt(f"it is not valid gzip ({error})")
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._in_member or not self._members:
+            raise self._corrupt("its gzip stream is truncated")
+        actual = "sha256:" + self._hash.hexdigest()
+        if actual != self._claim.diff_id:
+            raise IngestError(
+                "diff_id_mismatch",
+                f"Layer {self._claim.digest} of image {self._claim.name} decompresses to {actual}, but the image "
+                f"config declares {self._claim.diff_id}.",
+                layer=self._claim.digest, reference=self._claim.name, expected=self._claim.diff_id, actual=actual,
+            )
+
+    def _corrupt(self, why: str) -> IngestError:
+        return IngestError(
+            "layer_corrupt", f"Layer {self._claim.digest} of image {self._claim.name}: {why}.",
+            layer=self._claim.digest, reference=self._claim.name,
+        )
+
+
+def verify_and_store_layer(claim: JobBlob, reader: BundleReader, store: BlobStore, progress: Progress) -> None:
+    check = DiffIdCheck(claim)
+
+    def open_source():
+        # A fresh check for every attempt: a write may be retried from the start.
+        nonlocal check
+        check = DiffIdCheck(claim)
+        inflating = io.BufferedReader(ObservedReader(reader.open(image_blob_member(claim.digest)), check.observe))
+        return counted(inflating, progress)
+
+    store_claimed(claim, store, open_source, after_read=lambda: check.check())
+    progress.flush()

@@ -1,0 +1,150 @@
+"""The upload API: thin views that stage bytes and answer 202 with a job to poll."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ingest import services, staging
+from ingest.errors import IngestError
+
+from .models import IngestJob, UploadSession
+from .multipart import staged_multipart_bundle
+from .serializers import CommitSerializer, IngestJobSerializer, UploadSessionCreateSerializer, UploadSessionSerializer
+
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+# Multipart framing around the file: boundaries and part headers.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _flag(value) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _content_length(request) -> int | None:
+    value = request.META.get("CONTENT_LENGTH")
+    if not value:
+        return None
+    if not value.isdigit():
+        raise IngestError("invalid_request", f"Content-Length {value!r} is not a number of bytes.")
+    return int(value)
+
+
+def _accepted(request, job: IngestJob) -> Response:
+    body = IngestJobSerializer(job, context={"request": request}).data
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": str(body["url"])})
+
+
+class BundleUploadView(APIView):
+    """POST a whole bundle: the raw body, or a multipart form with a ``bundle`` file field."""
+
+    parser_classes = []
+
+    def post(self, request):
+        length = _content_length(request)
+        if length is None:
+            raise IngestError("length_required", "Send the bundle with a Content-Length header (or use the "
+                              "resumable upload API).")
+        if length == 0:
+            raise IngestError("empty_bundle", "The upload is empty; a bundle is a ZIP file.")
+        if length > settings.MAX_BUNDLE_BYTES + MULTIPART_OVERHEAD:
+            raise staging.too_large(length)
+        replace = _flag(request.query_params.get("replace", ""))
+        expected = services.parse_sha256(request.query_params.get("sha256"))
+        name = request.query_params.get("file_name") or request.headers.get("X-File-Name", "")
+        if request.content_type.startswith("multipart/form-data"):
+            job = staged_multipart_bundle(request._request, replace=replace, expected_digest=expected)
+        else:
+            job = services.receive_bundle(
+                request._request, declared_size=length, bundle_name=name, replace=replace, expected_digest=expected
+            )
+        return _accepted(request, job)
+
+
+class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Resumable uploads: open, PUT chunks with Content-Range, HEAD for the offset, commit or DELETE."""
+
+    queryset = UploadSession.objects.all()
+    serializer_class = UploadSessionSerializer
+    parser_classes = [JSONParser]
+
+    def _offset_headers(self, session: UploadSession) -> dict:
+        headers = {"Upload-Offset": str(session.offset)}
+        if session.offset:
+            headers["Range"] = f"bytes=0-{session.offset - 1}"
+        return headers
+
+    def create(self, request):
+        given = UploadSessionCreateSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        session = services.open_upload(
+            size=given.validated_data["size"],
+            expected_digest=services.parse_sha256(given.validated_data["sha256"]),
+            file_name=given.validated_data["file_name"],
+            replace=given.validated_data["replace"],
+        )
+        body = self.get_serializer(session).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": str(body["url"]), **self._offset_headers(session)})
+
+    def retrieve(self, request, pk=None):
+        session = self.get_object()
+        return Response(self.get_serializer(session).data, headers=self._offset_headers(session))
+
+    def update(self, request, pk=None):
+        """PUT one chunk: ``Content-Range: bytes <start>-<end>/<size>``."""
+        header = request.headers.get("Content-Range", "")
+        match = _CONTENT_RANGE.match(header)
+        if not match:
+            raise IngestError("range_invalid", f"Content-Range must read 'bytes <start>-<end>/<size>', not {header!r}.")
+        start, end, total = (int(part) for part in match.groups())
+        length = _content_length(request)
+        if length is not None and length != end - start + 1:
+            raise IngestError("range_invalid", f"Content-Range covers {end - start + 1} bytes, the body is {length}.")
+        try:
+            session = services.append_chunk(pk, request._request, start, end, total)
+        except IngestError as error:
+            if error.code == "range_mismatch":
+                return Response(
+                    error.to_json(), status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
+                    headers={"Upload-Offset": str(error.details["offset"])},
+                )
+            raise
+        return Response(self.get_serializer(session).data, headers=self._offset_headers(session))
+
+    def destroy(self, request, pk=None):
+        services.cancel_upload(pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["post"])
+    def commit(self, request, pk=None):
+        given = CommitSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        job = services.commit_upload(pk, services.parse_sha256(given.validated_data["sha256"]))
+        return _accepted(request, job)
+
+
+class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
+    """Ingest jobs: filter with ``state``, ``stage``, ``package``, ``error_code``; cancel one."""
+
+    serializer_class = IngestJobSerializer
+    parser_classes = [JSONParser]
+    FILTERS = {"state": "state", "stage": "stage", "package": "package_name", "error_code": "error_code"}
+
+    def get_queryset(self):
+        jobs = IngestJob.objects.select_related("package_version__package").prefetch_related("stages")
+        for parameter, field in self.FILTERS.items():
+            if value := self.request.query_params.get(parameter):
+                jobs = jobs.filter(**{field: value})
+        return jobs
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = services.cancel_job(get_object_or_404(IngestJob, pk=pk))
+        return Response(IngestJobSerializer(job, context={"request": request}).data)

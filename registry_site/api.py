@@ -1,0 +1,52 @@
+"""One error shape for the whole API: ``{"code", "message", "details"}`` with a fitting HTTP status."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from ingest.errors import IngestError
+
+STATUS_BY_CODE = {
+    "bundle_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    "length_required": status.HTTP_411_LENGTH_REQUIRED,
+    "range_mismatch": status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
+    "upload_unknown": status.HTTP_404_NOT_FOUND,
+    "upload_closed": status.HTTP_409_CONFLICT,
+    "upload_incomplete": status.HTTP_409_CONFLICT,
+    "job_finished": status.HTTP_409_CONFLICT,
+    "version_conflict": status.HTTP_409_CONFLICT,
+    "insufficient_storage": status.HTTP_507_INSUFFICIENT_STORAGE,
+}
+
+DRF_CODES = {
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.ParseError: "invalid_json",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.Throttled: "throttled",
+    exceptions.ValidationError: "invalid_request",
+}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, IngestError):
+        return Response(exc.to_json(), status=STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST))
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = next((name for kind, name in DRF_CODES.items() if isinstance(exc, kind)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        message = "; ".join(f"{field}: {' '.join(str(item) for item in errors)}" for field, errors in fields.items())
+        response.data = {"code": code, "message": f"Invalid request: {message}.", "details": fields}
+    else:
+        response.data = {"code": code, "message": str(getattr(exc, "detail", exc)), "details": {}}
+    return response

@@ -1,0 +1,155 @@
+"""Ingest for real: HTTP uploads to a live server, real Celery worker processes on Redis, PostgreSQL,
+local disk and SeaweedFS; and a worker killed with SIGKILL in the middle of a big bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from ingest.bundle.format import BUNDLE_MEDIA_TYPE
+from ingest.models import IngestJob
+from ingest.storage import blob_store
+from packages_app.models import PackageVersion, VersionBlob
+from tests.bundles import AssetSpec, ImageSpec, make_bundle
+from tests.processes import PROJECT_DIR, registry_env, stop, wait_until
+from tests.services import redis_url
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def live_registry(postgres_database, live_server, settings, tmp_path, use_broker):
+    """Web (the live server) and the settings a worker needs to share its database, broker and staging."""
+    from registry_site.celery import app as celery_app
+
+    broker = redis_url()
+    use_broker(broker)
+    celery_app.control.purge()
+    settings.STAGING_DIR = tmp_path / "staging"
+    settings.STAGING_DIR.mkdir()
+    return {
+        "url": live_server.url,
+        "env": registry_env(
+            tmp_path / "worker-data",
+            DATABASE_URL=postgres_database,
+            CELERY_BROKER_URL=broker,
+            STAGING_DIR=str(settings.STAGING_DIR),
+            CELERY_VISIBILITY_TIMEOUT="5",
+            INGEST_PROGRESS_INTERVAL="0.2",
+        ),
+    }
+
+
+def start_worker(env: dict, concurrency: int = 2) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "--app", "registry_site", "worker", "--concurrency", str(concurrency),
+         "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+
+
+def kill_worker(worker: subprocess.Popen) -> None:
+    """SIGKILL the worker and its pool processes at once: nothing gets to clean up or acknowledge."""
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+
+
+def poll_job(base_url: str, job_url: str, timeout: float = 120) -> dict:
+    def finished():
+        job = requests.get(job_url, timeout=10).json()
+        return job if job["state"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_until(finished, timeout=timeout, what=f"job {job_url} to finish", interval=0.5)
+
+
+def upload_raw(base_url: str, path) -> str:
+    with open(path, "rb") as bundle:
+        response = requests.post(f"{base_url}/api/v1/bundles/", data=bundle, timeout=60,
+                                 headers={"Content-Type": BUNDLE_MEDIA_TYPE})
+    assert response.status_code == 202, response.text
+    return response.headers["Location"]
+
+
+def upload_resumable(base_url: str, path, chunk_size: int = 256 * 1024) -> str:
+    size = path.stat().st_size
+    digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    session = requests.post(f"{base_url}/api/v1/uploads/", json={"size": size, "sha256": digest,
+                                                                  "file_name": path.name}, timeout=10).json()
+    with open(path, "rb") as bundle:
+        offset = 0
+        while chunk := bundle.read(chunk_size):
+            response = requests.put(session["url"], data=chunk, timeout=30,
+                                    headers={"Content-Range": f"bytes {offset}-{offset + len(chunk) - 1}/{size}"})
+            assert response.status_code == 200, response.text
+            offset += len(chunk)
+    response = requests.post(session["url"] + "commit/", json={}, timeout=10)
+    assert response.status_code == 202, response.text
+    return response.headers["Location"]
+
+
+def assert_published(job: dict, built) -> None:
+    assert job["state"] == "succeeded", job["error"]
+    version = PackageVersion.objects.get(package__name=built.metadata["name"], version=built.metadata["version"])
+    store = blob_store()
+    for link in VersionBlob.objects.filter(version=version):
+        assert store.stat(link.blob_id).size == link.blob.size
+
+
+@pytest.mark.parametrize("storage", ["local", pytest.param("s3", marks=pytest.mark.s3)])
+@pytest.mark.parametrize("upload", [upload_raw, upload_resumable], ids=["monolithic", "resumable"])
+def test_upload_is_ingested_by_a_real_worker(storage, upload, live_registry, request, tmp_path):
+    store = request.getfixturevalue(f"{storage}_storage")
+    env = dict(live_registry["env"], STORAGE_URL=request.getfixturevalue("settings").STORAGE_URL)
+    if storage == "s3":
+        settings = request.getfixturevalue("settings")
+        env.update(S3_ENDPOINT_URL=settings.S3_ENDPOINT_URL, S3_ACCESS_KEY_ID=settings.S3_ACCESS_KEY_ID,
+                   S3_SECRET_ACCESS_KEY=settings.S3_SECRET_ACCESS_KEY, S3_REGION=settings.S3_REGION)
+    built = make_bundle(tmp_path / "bundle", images=[
+        ImageSpec("server", "example/hello:1.0.0", [3 * MiB, 2 * MiB, 100_000]),
+    ])
+    worker = start_worker(env)
+    try:
+        job = poll_job(live_registry["url"], upload(live_registry["url"], built.path))
+    finally:
+        stop(worker)
+    assert_published(job, built)
+    assert {stage["stage"] for stage in job["stages"]} >= {"verify_images", "store", "publish"}
+    assert store.exists(built.manifest.assets[0].digest)
+
+
+def test_a_killed_worker_is_replaced_and_the_job_completes(live_registry, local_storage, settings, tmp_path):
+    env = dict(live_registry["env"], STORAGE_URL=settings.STORAGE_URL)
+    built = make_bundle(
+        tmp_path / "bundle",
+        assets=[AssetSpec("payload", "payload.bin", 20 * MiB, 5)],
+        images=[ImageSpec("server", "example/big:1", [60 * MiB, 60 * MiB, 60 * MiB, 60 * MiB])],
+    )
+    worker = start_worker(env)
+    try:
+        job_url = upload_raw(live_registry["url"], built.path)
+        job_id = job_url.rstrip("/").rsplit("/", 1)[-1]
+
+        def layers_under_way():
+            stage = IngestJob.objects.get(pk=job_id).stages.filter(stage="verify_images").first()
+            return stage is not None and stage.bytes_done > 0
+
+        wait_until(layers_under_way, timeout=120, what="layers to be under way", interval=0.1)
+        kill_worker(worker)
+        assert IngestJob.objects.get(pk=job_id).state == "running"
+        time.sleep(1)
+        worker = start_worker(env)
+        job = poll_job(live_registry["url"], job_url, timeout=240)
+    finally:
+        stop(worker)
+    assert_published(job, built)
+    assert sorted(blob.digest for blob in local_storage.iter_blobs()) == sorted(
+        set(VersionBlob.objects.values_list("blob_id", flat=True)))
