@@ -87,7 +87,7 @@ def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
                 raise IngestError("unsupported_image", f"Image {reference}: layer type {media_type!r} is not a gzip "
                                   "layer.", reference=reference, layer=digest)
             member = image_blob_member(digest)
-            if member not in reader._names:
+            if not reader.has(member):
                 raise IngestError("member_missing", f"Image {reference}: layer {digest} is not in the bundle.",
                                   reference=reference, layer=digest, member=member)
             claim(PlannedBlob(digest, size, media_type, "layer", reference, member, diff_id))
