@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
-import re
 import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from ingest.blobstore.base import CHUNK_SIZE, digest_of
 from ingest.bundle.format import AssetEntry
 from ingest.errors import IngestError
+from ingest.universe.resource import file_name_of
 
 DOWNLOAD_TIMEOUT_SECONDS = 60
 USER_AGENT = "dcos-registry-builder"
-_UNSAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._+-]")
 
 
 def parse_mirror(text: str) -> tuple[str, str]:
@@ -37,11 +35,6 @@ def mirrored(url: str, mirrors: list[tuple[str, str]]) -> str:
         if url.startswith(source):
             return target + url[len(source):]
     return url
-
-
-def file_name_of(url: str) -> str:
-    name = posixpath.basename(unquote(urlsplit(url).path)) or "asset"
-    return _UNSAFE_FILE_NAME.sub("_", name)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
+from urllib.parse import unquote, urlsplit
+
 from ingest.bundle.format import json_pointer
+
+_UNSAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._+-]")
 
 
 def asset_urls(metadata: dict) -> dict[str, list[str]]:
@@ -36,3 +42,8 @@ def image_references(metadata: dict) -> dict[str, list[str]]:
     for name, reference in docker.items():
         found.setdefault(reference, []).append(json_pointer("resource", "assets", "container", "docker", name))
     return found
+
+
+def file_name_of(url: str) -> str:
+    name = posixpath.basename(unquote(urlsplit(url).path)) or "asset"
+    return _UNSAFE_FILE_NAME.sub("_", name)

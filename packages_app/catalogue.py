@@ -1,0 +1,75 @@
+"""Catalogue operations: what a version consists of, and removing one. Plain functions for views and commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Sum
+
+from ingest.errors import IngestError
+from ingest.models import Blob
+from ingest.universe.resource import file_name_of
+
+from .coordinates import registry_host, resource_url, split_reference
+from .models import Package, PackageVersion, VersionBlob
+
+
+def find_package(name: str) -> Package:
+    """A package with at least one published version."""
+    package = Package.objects.filter(name=name, versions__isnull=False).distinct().first()
+    if package is None:
+        raise IngestError("package_not_found", f"Package [{name}] not found", package=name)
+    return package
+
+
+def find_version(name: str, version: str) -> PackageVersion:
+    found = PackageVersion.objects.select_related("package").filter(package__name=name, version=version).first()
+    if found is None:
+        find_package(name)
+        raise IngestError("version_not_found", f"Version [{version}] of package [{name}] not found",
+                          package=name, version=version)
+    return found
+
+
+@dataclass(frozen=True)
+class VersionContents:
+    assets: list[dict]
+    images: list[dict]
+    stored_bytes: int
+
+
+def contents(version: PackageVersion) -> VersionContents:
+    links = list(VersionBlob.objects.filter(version=version).select_related("blob").order_by("role", "name"))
+    name, number = version.package.name, version.version
+    assets = [
+        {"url": link.name, "digest": link.blob_id, "size": link.blob.size, "file_name": file_name_of(link.name),
+         "download_url": resource_url(name, number, link.blob_id, file_name_of(link.name))}
+        for link in links if link.role == VersionBlob.Role.ASSET
+    ]
+    images = []
+    for manifest in (link for link in links if link.role == VersionBlob.Role.MANIFEST):
+        repository = split_reference(manifest.name)[0]
+        images.append({
+            "reference": manifest.name,
+            "manifest_digest": manifest.blob_id,
+            "pull_reference": f"{registry_host()}/{repository}@{manifest.blob_id}",
+            "blobs": [{"digest": link.blob_id, "size": link.blob.size, "role": link.role}
+                      for link in links if link.name == manifest.name and link.role != VersionBlob.Role.ASSET],
+        })
+    total = Blob.objects.filter(digest__in={link.blob_id for link in links}).aggregate(total=Sum("size"))["total"]
+    return VersionContents(assets, images, total or 0)
+
+
+def remove_version(version: PackageVersion) -> list[str]:
+    """Remove a published version; return the digests that no other version uses any more.
+
+    Those blobs are garbage from now on: the garbage collector deletes them after its
+    protection window, never while another version or a running ingest needs them.
+    """
+    # The package row stays, even without versions, so its release numbers keep growing.
+    with transaction.atomic():
+        digests = set(VersionBlob.objects.filter(version=version).values_list("blob_id", flat=True))
+        version.delete()
+        still_used = set(VersionBlob.objects.filter(blob_id__in=digests).values_list("blob_id", flat=True))
+    return sorted(digests - still_used)

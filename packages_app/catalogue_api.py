@@ -1,0 +1,77 @@
+"""The catalogue REST API: search packages, read packages and versions, remove a version."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+
+from .catalogue import find_package, find_version, remove_version
+from .models import Package, PackageVersion
+from .serializers import PackageDetailSerializer, PackageSummarySerializer, VersionDetailSerializer
+
+ORDERINGS = {"name": "name", "-name": "-name", "updated": "updated_at", "-updated": "-updated_at"}
+
+
+def _with_versions(packages):
+    return packages.prefetch_related(Prefetch("versions", queryset=PackageVersion.objects.order_by()))
+
+
+@extend_schema(parameters=[
+    OpenApiParameter("search", description="Words matched against names, descriptions and tags."),
+    OpenApiParameter("tag", description="Only packages with this tag."),
+    OpenApiParameter("framework", bool, description="Only packages that are (or are not) frameworks."),
+    OpenApiParameter("packaging_version", description="Only packages with a version of this packagingVersion."),
+    OpenApiParameter("ordering", enum=list(ORDERINGS), description="Sort order (default: name)."),
+])
+class PackageList(generics.ListAPIView):
+    """Packages with at least one published version; filters match any of their versions."""
+
+    serializer_class = PackageSummarySerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        versions = PackageVersion.objects.all()
+        for word in params.get("search", "").split():
+            versions = versions.filter(
+                Q(package__name__icontains=word) | Q(description__icontains=word) | Q(tags__icontains=word)
+            )
+        if tag := params.get("tag"):
+            # Tags are JSON lists: match one whole element, quotes included.
+            versions = versions.filter(tags__icontains=f'"{tag}"')
+        if (framework := params.get("framework")) is not None:
+            versions = versions.filter(framework=framework.lower() in ("1", "true", "yes"))
+        if packaging_version := params.get("packaging_version"):
+            versions = versions.filter(packaging_version=packaging_version)
+        packages = Package.objects.filter(pk__in=versions.values("package_id"))
+        return _with_versions(packages.order_by(ORDERINGS.get(params.get("ordering", "name"), "name")))
+
+
+class PackageDetail(generics.RetrieveAPIView):
+    serializer_class = PackageDetailSerializer
+
+    def get_object(self):
+        package = find_package(self.kwargs["name"])
+        return _with_versions(Package.objects.filter(pk=package.pk)).get()
+
+
+class VersionDetail(generics.RetrieveDestroyAPIView):
+    """One version; DELETE removes it (its blobs become garbage for GC unless others use them)."""
+
+    serializer_class = VersionDetailSerializer
+
+    def get_object(self):
+        return find_version(self.kwargs["name"], self.kwargs["version"])
+
+    def destroy(self, request, *args, **kwargs):
+        garbage = remove_version(self.get_object())
+        return Response({"garbage_blobs": garbage}, status=status.HTTP_200_OK)
+
+
+urlpatterns = [
+    path("packages/", PackageList.as_view(), name="package-list"),
+    path("packages/<str:name>/", PackageDetail.as_view(), name="package-detail"),
+    path("packages/<str:name>/versions/<str:version>/", VersionDetail.as_view(), name="version-detail"),
+]

@@ -1,0 +1,58 @@
+"""Asset downloads: ``/resource/<coordinate>/sha256:<hex>/<file name>``, the URLs ``/repo`` hands out.
+
+Mesos fetchers and the DC/OS CLI download package files from here instead of the internet.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import JsonResponse
+from django.urls import path
+from django.views.decorators.http import require_safe
+
+from ingest.blobstore import BlobNotFound
+from ingest.universe.resource import file_name_of
+
+from .blob_responses import blob_response
+from .coordinates import parse_coordinate
+from .models import VersionBlob
+
+logger = logging.getLogger(__name__)
+
+
+def _not_found(message: str, **details) -> JsonResponse:
+    return JsonResponse({"code": "resource_not_found", "message": message, "details": details}, status=404)
+
+
+@require_safe
+def resource(request, coordinate: str, digest: str, file_name: str):
+    package = parse_coordinate(coordinate)
+    if package is None:
+        return _not_found(f"{coordinate} is not a package coordinate.", coordinate=coordinate)
+    name, version = package
+    link = (
+        VersionBlob.objects.select_related("blob")
+        .filter(role=VersionBlob.Role.ASSET, blob_id=digest, version__package__name=name, version__version=version)
+        .first()
+    )
+    if link is None:
+        return _not_found(f"Version {version} of package {name} has no file {digest}.", package=name,
+                          version=version, digest=digest)
+    try:
+        return blob_response(
+            request, digest, link.blob.size, link.blob.media_type or "application/octet-stream",
+            {
+                # The name the package's own URL gave the file, whatever the request path said.
+                "Content-Disposition": f'attachment; filename="{file_name_of(link.name)}"',
+                "Cache-Control": "public, max-age=31536000, immutable",
+            },
+        )
+    except BlobNotFound:
+        logger.error("Blob %s of %s %s is referenced but missing from storage", digest, name, version)
+        return _not_found(f"The file {digest} is missing from storage; run verify_blobs.", digest=digest)
+
+
+urlpatterns = [
+    path("resource/<str:coordinate>/<str:digest>/<str:file_name>", resource, name="resource"),
+]

@@ -1,0 +1,10 @@
+"""Everything the catalogue serves: one module per face of it."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("api/v1/", include("packages_app.catalogue_api")),
+    path("", include("packages_app.universe_repo")),
+    path("", include("packages_app.resources")),
+    path("", include("packages_app.registry_v2")),
+]
