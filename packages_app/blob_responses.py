@@ -2,74 +2,101 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import Callable
 
 from django.http import HttpResponse, StreamingHttpResponse
 
 from ingest.blobstore.base import CHUNK_SIZE
 from ingest.storage import blob_store
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class RangeNotSatisfiable(Exception):
-    def __init__(self, size: int):
-        super().__init__(f"The range asked for is outside the {size} bytes of the blob.")
-        self.size = size
+    pass
 
 
 def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(offset, length) of a single ``Range: bytes=`` request, None for the whole blob.
+    """(offset, length) of a single ``bytes=`` range, or None to send the whole blob.
 
-    Multiple ranges and malformed headers are served whole, as RFC 9110 allows.
+    Other units and several ranges are ignored (the whole blob is sent), as RFC 9110 allows;
+    a malformed or unsatisfiable single range raises RangeNotSatisfiable.
     """
-    match = _RANGE.match(header or "")
-    if not match or match.groups() == ("", ""):
+    if not header or not header.startswith("bytes=") or "," in header:
         return None
+    match = _SINGLE_RANGE.match(header.replace(" ", ""))
+    if not match or match.groups() == ("", ""):
+        raise RangeNotSatisfiable
     first, last = match.groups()
     if first == "":
-        length = min(int(last), size)
-        if length == 0:
-            raise RangeNotSatisfiable(size)
-        return size - length, length
-    start = int(first)
+        # A suffix: the last N bytes.
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable
+        offset = max(size - suffix, 0)
+        return offset, size - offset
+    offset = int(first)
     end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
-        raise RangeNotSatisfiable(size)
-    return start, end - start + 1
+    if offset >= size or end < offset:
+        raise RangeNotSatisfiable
+    return offset, end - offset + 1
 
 
-def _chunks(stream):
-    with stream:
-        while chunk := stream.read(CHUNK_SIZE):
-            yield chunk
+class BlobChunks:
+    """A blob stream read in chunks; the response closes it when it is done, also on a broken connection."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __iter__(self):
+        return iter(functools.partial(self._stream.read, CHUNK_SIZE), b"")
+
+    def close(self) -> None:
+        self._stream.close()
 
 
-def blob_response(request, digest: str, size: int, content_type: str, headers: dict | None = None):
-    """The blob (or the asked range of it), or 304/416; ``headers`` are added to every answer."""
+def _plain_unsatisfiable(size: int) -> HttpResponse:
+    return HttpResponse(status=416)
+
+
+def blob_response(
+    request,
+    digest: str,
+    size: int,
+    content_type: str,
+    headers: dict | None = None,
+    unsatisfiable: Callable[[int], HttpResponse] = _plain_unsatisfiable,
+):
+    """The blob (or the asked range of it), 304, or ``unsatisfiable(size)`` for a bad range.
+
+    ``headers`` are added to every answer. BlobNotFound (a referenced blob gone from storage)
+    is left to the caller to word.
+    """
     etag = f'"{digest}"'
-    base = {"ETag": etag, "Accept-Ranges": "bytes", **(headers or {})}
     if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
         response = HttpResponse(status=304)
     else:
         try:
             span = requested_range(request.headers.get("Range"), size)
         except RangeNotSatisfiable:
-            response = HttpResponse(status=416)
+            response = unsatisfiable(size)
             response["Content-Range"] = f"bytes */{size}"
             span = None
         else:
             offset, length = span or (0, size)
+            status = 206 if span else 200
             if request.method == "HEAD":
-                response = HttpResponse(status=206 if span else 200)
+                response = HttpResponse(status=status)
             else:
-                # BlobNotFound (a referenced blob gone from storage) is left to the caller to word.
-                stream = blob_store().open(digest, offset, length)
-                response = StreamingHttpResponse(_chunks(stream), status=206 if span else 200)
+                response = StreamingHttpResponse(BlobChunks(blob_store().open(digest, offset, length)), status=status)
             response["Content-Length"] = str(length)
             response["Content-Type"] = content_type
             if span:
                 response["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{size}"
-    for name, value in base.items():
+    response["ETag"] = etag
+    response["Accept-Ranges"] = "bytes"
+    for name, value in (headers or {}).items():
         response[name] = value
     return response

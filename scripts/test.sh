@@ -50,7 +50,7 @@ wait_for() {
   return 1
 }
 
-need_debian_packages pg_isready:postgresql redis-server:redis-server dockerd:docker.io skopeo:skopeo
+need_debian_packages pg_isready:postgresql redis-server:redis-server dockerd:docker.io skopeo:skopeo busybox:busybox-static
 
 if ! pg_isready -h 127.0.0.1 -p "$PG_PORT" -q; then
   echo "Starting PostgreSQL"

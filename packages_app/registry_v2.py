@@ -1,0 +1,236 @@
+"""The Docker Registry HTTP API v2, read side: what dockerd, containerd and skopeo pull from.
+
+Repositories and tags are not stored as such: they are the ORIGINAL references of the published
+images (``VersionBlob.name``, read with ``split_reference``), so an image that a bundle carried as
+``mesosphere/kafka:2.3.0`` is pulled as ``<registry>/mesosphere/kafka:2.3.0`` or by its manifest
+digest. Only blobs of published versions are served, and only under a repository whose images use
+them. Images enter only inside bundles: every write answers 405 UNSUPPORTED.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from urllib.parse import urlencode
+
+from django.http import HttpResponse, JsonResponse
+from django.urls import path, re_path, register_converter
+from django.views.decorators.csrf import csrf_exempt
+
+from ingest.blobstore.base import BlobNotFound, InvalidDigest, parse_digest
+from ingest.storage import blob_store
+
+from .blob_responses import blob_response
+from .coordinates import split_reference
+from .models import VersionBlob
+
+API_VERSION_HEADER = "Docker-Distribution-API-Version"
+API_VERSION = "registry/2.0"
+IMAGE_ROLES = (VersionBlob.Role.MANIFEST, VersionBlob.Role.CONFIG, VersionBlob.Role.LAYER)
+READ_ONLY_MESSAGE = (
+    "This registry is read-only: images enter it only inside .dcos bundles uploaded to /api/v1/bundles/."
+)
+# What Docker allows a whole name (reference.NameTotalLengthMax); longer names are NAME_INVALID.
+MAX_NAME_LENGTH = 255
+
+
+class RepositoryName:
+    """A repository name as the distribution spec allows it: lower-case path components."""
+
+    regex = r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+
+    def to_python(self, value: str) -> str:
+        if len(value) > MAX_NAME_LENGTH:
+            # No match: the request falls through to unknown_endpoint, which answers NAME_INVALID.
+            raise ValueError(value)
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(RepositoryName, "repository")
+
+
+def published_image_blobs(repository: str, roles=IMAGE_ROLES, digest: str | None = None) -> list[VersionBlob]:
+    """The uses of published image blobs (with their Blob) whose image belongs to ``repository``.
+
+    Newest published version first, so the first use of a tag is the one it resolves to.
+    """
+    # The database narrows by substring: a reference contains its repository (in any letter case,
+    # and without the `library/` Docker Hub adds to single names); split_reference decides exactly.
+    uses = VersionBlob.objects.filter(role__in=roles, name__icontains=repository.removeprefix("library/"))
+    if digest is not None:
+        uses = uses.filter(blob_id=digest)
+    uses = uses.select_related("blob").order_by("-version__published_at", "-version_id")
+    return [use for use in uses if split_reference(use.name)[0] == repository]
+
+
+def published_repositories() -> list[str]:
+    names = VersionBlob.objects.filter(role=VersionBlob.Role.MANIFEST).values_list("name", flat=True).distinct()
+    return sorted({split_reference(name)[0] for name in names})
+
+
+def v2_error(status: int, code: str, message: str, **detail) -> JsonResponse:
+    return JsonResponse({"errors": [{"code": code, "message": message, "detail": detail}]}, status=status)
+
+
+def name_unknown(name: str) -> JsonResponse:
+    return v2_error(404, "NAME_UNKNOWN", f"No published image is in repository {name}.", name=name)
+
+
+def manifest_unknown(name: str, reference: str) -> JsonResponse:
+    return v2_error(404, "MANIFEST_UNKNOWN", f"Repository {name} has no published manifest {reference}.",
+                    name=name, reference=reference)
+
+
+def blob_unknown(name: str, digest: str) -> JsonResponse:
+    return v2_error(404, "BLOB_UNKNOWN", f"Repository {name} has no published blob {digest}.", name=name, digest=digest)
+
+
+def digest_invalid(digest: str) -> JsonResponse:
+    return v2_error(400, "DIGEST_INVALID", f"{digest!r} is not a digest of the form sha256:<64 lower-case hex>.",
+                    digest=digest)
+
+
+def v2_endpoint(view):
+    """GET and HEAD only, the API version header on every answer, and no CSRF (clients have no cookies)."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def endpoint(request, *args, **kwargs):
+        if request.method in ("GET", "HEAD"):
+            response = view(request, *args, **kwargs)
+        else:
+            response = v2_error(405, "UNSUPPORTED", READ_ONLY_MESSAGE, method=request.method)
+            response["Allow"] = "GET, HEAD"
+        response[API_VERSION_HEADER] = API_VERSION
+        return response
+
+    return endpoint
+
+
+def paginated(request, key: str, items: list[str], document: dict) -> JsonResponse:
+    """``items`` after ``last``, at most ``n`` of them, with a Link to the next page when more remain."""
+    try:
+        limit = int(request.GET["n"]) if "n" in request.GET else None
+    except ValueError:
+        limit = -1
+    if limit is not None and limit < 0:
+        return v2_error(400, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer.", n=request.GET["n"])
+    if last := request.GET.get("last"):
+        items = [item for item in items if item > last]
+    page = items if limit is None else items[:limit]
+    response = JsonResponse({**document, key: page})
+    if limit and len(items) > limit:
+        query = urlencode({"n": limit, "last": page[-1]}, safe="/")
+        response["Link"] = f'<{request.path}?{query}>; rel="next"'
+    return response
+
+
+@v2_endpoint
+def base(request):
+    # 200 without a challenge tells clients that no authentication is needed.
+    return JsonResponse({})
+
+
+@v2_endpoint
+def catalog(request):
+    return paginated(request, "repositories", published_repositories(), {})
+
+
+@v2_endpoint
+def tags_list(request, name: str):
+    manifests = published_image_blobs(name, roles=[VersionBlob.Role.MANIFEST])
+    if not manifests:
+        return name_unknown(name)
+    # An image published by digest only has no tag.
+    tags = sorted({tag for use in manifests if (tag := split_reference(use.name)[1])})
+    return paginated(request, "tags", tags, {"name": name})
+
+
+@v2_endpoint
+def manifest(request, name: str, reference: str):
+    by_digest = ":" in reference
+    if by_digest:
+        try:
+            parse_digest(reference)
+        except InvalidDigest:
+            return digest_invalid(reference)
+    manifests = published_image_blobs(name, roles=[VersionBlob.Role.MANIFEST])
+    if not manifests:
+        return name_unknown(name)
+    if by_digest:
+        found = next((use for use in manifests if use.blob_id == reference), None)
+    else:
+        found = next((use for use in manifests if split_reference(use.name)[1] == reference), None)
+    if found is None:
+        return manifest_unknown(name, reference)
+    blob = found.blob
+    if request.method == "HEAD":
+        response = HttpResponse(content_type=blob.media_type)
+    else:
+        try:
+            with blob_store().open(blob.digest) as stream:
+                # Manifests are small documents, checked at ingest.
+                response = HttpResponse(stream.read(), content_type=blob.media_type)
+        except BlobNotFound:
+            # Its version was removed and the blob collected since the query above.
+            return manifest_unknown(name, reference)
+    # The stored bytes whatever the client's Accept says: the digest names exactly these bytes,
+    # and every client that pulls by digest accepts OCI and Docker schema2 alike.
+    response["Content-Length"] = blob.size
+    response["Docker-Content-Digest"] = blob.digest
+    response["ETag"] = f'"{blob.digest}"'
+    return response
+
+
+@v2_endpoint
+def blob(request, name: str, digest: str):
+    try:
+        parse_digest(digest)
+    except InvalidDigest:
+        return digest_invalid(digest)
+    uses = published_image_blobs(name, digest=digest)
+    if not uses:
+        if not published_image_blobs(name, roles=[VersionBlob.Role.MANIFEST]):
+            return name_unknown(name)
+        return blob_unknown(name, digest)
+    size = uses[0].blob.size
+
+    def unsatisfiable(size: int):
+        return v2_error(416, "RANGE_INVALID", f"Range {request.headers['Range']!r} is not satisfiable for "
+                        f"blob {digest} of {size} bytes.", digest=digest, size=size)
+
+    try:
+        return blob_response(request, digest, size, "application/octet-stream",
+                             {"Docker-Content-Digest": digest}, unsatisfiable)
+    except BlobNotFound:
+        # Its version was removed and the blob collected since the query above.
+        return blob_unknown(name, digest)
+
+
+# A path of the shape of an endpoint, but whose name the routes refused.
+_ENDPOINT_SHAPE = re.compile(r"^/v2/(?P<name>.+)/(?:manifests/[^/]+|blobs/[^/]+|tags/list)$")
+
+
+@v2_endpoint
+def unknown_endpoint(request):
+    shape = _ENDPOINT_SHAPE.match(request.path_info)
+    if shape:
+        name = shape.group("name")
+        return v2_error(400, "NAME_INVALID", f"{name!r} is not a valid repository name (lower-case path components "
+                        f"of letters, digits and separators, at most {MAX_NAME_LENGTH} characters).", name=name)
+    return v2_error(404, "UNSUPPORTED", "This registry has no such endpoint; it serves pulls only.",
+                    path=request.path)
+
+
+urlpatterns = [
+    re_path(r"^v2/?$", base, name="v2-base"),
+    path("v2/_catalog", catalog, name="v2-catalog"),
+    path("v2/<repository:name>/tags/list", tags_list, name="v2-tags"),
+    path("v2/<repository:name>/manifests/<str:reference>", manifest, name="v2-manifest"),
+    path("v2/<repository:name>/blobs/<str:digest>", blob, name="v2-blob"),
+    # Everything else under /v2/: the writes of the spec (405) and paths no route accepts.
+    re_path(r"^v2/", unknown_endpoint),
+]
