@@ -32,8 +32,14 @@ class PackageVersionAdmin(admin.ModelAdmin):
     list_display = ("package", "version", "release_version", "packaging_version", "framework", "published_at")
     list_filter = ("packaging_version", "framework")
     search_fields = ("package__name", "version", "description")
-    readonly_fields = ("published_at",)
     inlines = [VersionBlobInline]
+
+    # Versions change only through uploads: what /repo serves must be what was verified.
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in PackageVersion._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(VersionBlob)

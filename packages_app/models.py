@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from .fields import ExactJSONField
+
 
 class Package(models.Model):
     name = models.CharField(max_length=255, unique=True)
@@ -29,7 +31,7 @@ class PackageVersion(models.Model):
     tags = models.JSONField(default=list, blank=True)
     framework = models.BooleanField(default=False)
     min_dcos_release_version = models.CharField(max_length=32, blank=True)
-    metadata = models.JSONField(help_text="The package's Universe metadata, whole.")
+    metadata = ExactJSONField(help_text="The package's Universe metadata, whole, as uploaded.")
     bundle_digest = models.CharField(max_length=71, help_text="sha256 of the uploaded bundle file.")
     content_digest = models.CharField(
         max_length=71, help_text="sha256 of the metadata and every asset and image digest: same content, same value."

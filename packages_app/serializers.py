@@ -82,6 +82,7 @@ class VersionDetailSerializer(serializers.ModelSerializer):
     images = serializers.SerializerMethodField()
     stored_bytes = serializers.SerializerMethodField()
     upload_job = serializers.SerializerMethodField()
+    metadata = serializers.JSONField(read_only=True)
 
     class Meta:
         model = PackageVersion
