@@ -13,6 +13,7 @@ from ingest.universe.resource import file_name_of
 
 from .coordinates import registry_host, resource_url, split_reference
 from .models import Package, PackageVersion, VersionBlob
+from .versions import sorted_versions
 
 
 def find_package(name: str) -> Package:
@@ -30,6 +31,36 @@ def find_version(name: str, version: str) -> PackageVersion:
         raise IngestError("version_not_found", f"Version [{version}] of package [{name}] not found",
                           package=name, version=version)
     return found
+
+
+# What a listing shows of a version: never the (large) metadata.
+SUMMARY_FIELDS = ("id", "package_id", "version", "release_version", "packaging_version", "description", "tags",
+                  "framework", "published_at")
+
+
+def package_summaries(packages: list[Package]) -> list[dict]:
+    """Each package with its versions (ordered) and its default version's description, tags, kind.
+
+    Two light queries for a whole page, however many versions the packages have: the version
+    numbers first, then only the default versions' fields.
+    """
+    numbers: dict[int, dict[str, int]] = {package.pk: {} for package in packages}
+    for package_id, number, pk in PackageVersion.objects.filter(package__in=packages).values_list(
+            "package_id", "version", "pk"):
+        numbers[package_id][number] = pk
+    ordered = {package_id: sorted_versions(list(versions)) for package_id, versions in numbers.items()}
+    defaults = PackageVersion.objects.only(*SUMMARY_FIELDS).in_bulk(
+        [numbers[package_id][versions[-1]] for package_id, versions in ordered.items() if versions]
+    )
+    summaries = []
+    for package in packages:
+        default = defaults[numbers[package.pk][ordered[package.pk][-1]]]
+        summaries.append({
+            "name": package.name, "default_version": default.version, "versions": ordered[package.pk],
+            "description": default.description, "tags": default.tags, "framework": default.framework,
+            "packaging_version": default.packaging_version, "updated_at": package.updated_at,
+        })
+    return summaries
 
 
 @dataclass(frozen=True)

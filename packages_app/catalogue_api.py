@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
-from .catalogue import find_package, find_version, remove_version
+from .catalogue import SUMMARY_FIELDS, find_package, find_version, package_summaries, remove_version
 from .models import Package, PackageVersion
 from .serializers import PackageDetailSerializer, PackageSummarySerializer, VersionDetailSerializer
 
 ORDERINGS = {"name": "name", "-name": "-name", "updated": "updated_at", "-updated": "-updated_at"}
-
-
-def _with_versions(packages):
-    return packages.prefetch_related(Prefetch("versions", queryset=PackageVersion.objects.order_by()))
 
 
 @extend_schema(parameters=[
@@ -46,15 +42,23 @@ class PackageList(generics.ListAPIView):
         if packaging_version := params.get("packaging_version"):
             versions = versions.filter(packaging_version=packaging_version)
         packages = Package.objects.filter(pk__in=versions.values("package_id"))
-        return _with_versions(packages.order_by(ORDERINGS.get(params.get("ordering", "name"), "name")))
+        return packages.order_by(ORDERINGS.get(params.get("ordering", "name"), "name"))
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(package_summaries(page), many=True).data)
 
 
 class PackageDetail(generics.RetrieveAPIView):
     serializer_class = PackageDetailSerializer
 
-    def get_object(self):
+    def retrieve(self, request, *args, **kwargs):
         package = find_package(self.kwargs["name"])
-        return _with_versions(Package.objects.filter(pk=package.pk)).get()
+        [summary] = package_summaries([package])
+        by_number = {version.version: version for version in package.versions.only(*SUMMARY_FIELDS)}
+        summary["versions"] = [by_number[number] for number in summary["versions"]]
+        context = {**self.get_serializer_context(), "package": package.name}
+        return Response(PackageDetailSerializer(summary, context=context).data)
 
 
 class VersionDetail(generics.RetrieveDestroyAPIView):

@@ -2,55 +2,28 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from .catalogue import contents
-from .models import Package, PackageVersion
-from .versions import highest, sorted_versions
+from .models import PackageVersion
 
 
 def version_url(request, name: str, version: str) -> str:
     return reverse("version-detail", kwargs={"name": name, "version": version}, request=request)
 
 
-class PackageSummarySerializer(serializers.ModelSerializer):
-    """A package as listed: its default (highest) version speaks for it."""
+class PackageSummarySerializer(serializers.Serializer):
+    """A package as listed (see ``catalogue.package_summaries``): its default, highest version speaks for it."""
 
+    name = serializers.CharField()
     url = serializers.SerializerMethodField()
-    versions = serializers.SerializerMethodField()
-    default_version = serializers.SerializerMethodField()
-    description = serializers.SerializerMethodField()
-    tags = serializers.SerializerMethodField()
-    framework = serializers.SerializerMethodField()
-    packaging_version = serializers.SerializerMethodField()
+    default_version = serializers.CharField()
+    versions = serializers.ListField(child=serializers.CharField(), help_text="Lowest first.")
+    description = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    framework = serializers.BooleanField()
+    packaging_version = serializers.CharField()
+    updated_at = serializers.DateTimeField()
 
-    class Meta:
-        model = Package
-        fields = ["name", "url", "default_version", "versions", "description", "tags", "framework",
-                  "packaging_version", "updated_at"]
-
-    def _default(self, package: Package) -> PackageVersion:
-        # Versions are prefetched by the view: no query per package.
-        versions = {version.version: version for version in package.versions.all()}
-        return versions[highest(list(versions))]
-
-    def get_url(self, package: Package) -> str:
-        return reverse("package-detail", kwargs={"name": package.name}, request=self.context.get("request"))
-
-    def get_versions(self, package: Package) -> list[str]:
-        return sorted_versions([version.version for version in package.versions.all()])
-
-    def get_default_version(self, package: Package) -> str:
-        return self._default(package).version
-
-    def get_description(self, package: Package) -> str:
-        return self._default(package).description
-
-    def get_tags(self, package: Package) -> list[str]:
-        return self._default(package).tags
-
-    def get_framework(self, package: Package) -> bool:
-        return self._default(package).framework
-
-    def get_packaging_version(self, package: Package) -> str:
-        return self._default(package).packaging_version
+    def get_url(self, summary: dict) -> str:
+        return reverse("package-detail", kwargs={"name": summary["name"]}, request=self.context.get("request"))
 
 
 class VersionSummarySerializer(serializers.ModelSerializer):
@@ -61,16 +34,13 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         fields = ["version", "url", "release_version", "packaging_version", "published_at"]
 
     def get_url(self, version: PackageVersion) -> str:
-        return version_url(self.context.get("request"), version.package.name, version.version)
+        return version_url(self.context.get("request"), self.context["package"], version.version)
 
 
 class PackageDetailSerializer(PackageSummarySerializer):
     """A package with every version, highest last."""
 
-    def get_versions(self, package: Package) -> list[dict]:
-        by_number = {version.version: version for version in package.versions.all()}
-        ordered = [by_number[number] for number in sorted_versions(list(by_number))]
-        return VersionSummarySerializer(ordered, many=True, context=self.context).data
+    versions = VersionSummarySerializer(many=True)
 
 
 class VersionDetailSerializer(serializers.ModelSerializer):

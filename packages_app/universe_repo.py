@@ -24,12 +24,14 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Max, Sum
+from django.db.models.signals import post_delete, post_save
 from django.http import HttpResponse
 from django.urls import path
 from django.views.decorators.http import require_safe
@@ -289,8 +291,9 @@ class _Rendered:
 class _RepoCache:
     """The catalogue ready to serve, and its rendered variants, for one catalogue generation.
 
-    The generation is read from the database on every request (one aggregate query), so every web process
-    notices a publish or a removal by any other process at once. Kept in process memory rather than in
+    The generation is read from the database (one aggregate query) at most every REPO_FRESHNESS_SECONDS,
+    so a web process notices a publish or a removal by another process within that time, and one by
+    itself at once (the model signals below). Cosmos caches a repository for a minute anyway. Kept in process memory rather than in
     Django's cache: the values are megabytes. Variants are few (clients whose DC/OS versions let through the
     same packages share one) and their total size is capped, whatever DC/OS versions clients claim.
     """
@@ -298,6 +301,7 @@ class _RepoCache:
     def __init__(self):
         self._lock = threading.Lock()
         self._generation = None
+        self._checked_at = float("-inf")
         self._entries: list[_Entry] = []
         self._variants: OrderedDict[tuple, _Rendered] = OrderedDict()
 
@@ -309,9 +313,16 @@ class _RepoCache:
                                                  newest=Max("published_at"))
         return (*state.values(), settings.PUBLIC_BASE_URL)
 
+    def expire(self, **_) -> None:
+        self._checked_at = float("-inf")
+
     def entries(self) -> tuple[tuple, list[_Entry]]:
+        if time.monotonic() - self._checked_at < settings.REPO_FRESHNESS_SECONDS:
+            with self._lock:
+                return self._generation, self._entries
         try:
             generation = self.current_generation()
+            self._checked_at = time.monotonic()
             if generation != self._generation:
                 # Read after the generation: a change in between only makes the next request render again.
                 entries = load_entries()
@@ -348,6 +359,8 @@ class _RepoCache:
 
 
 _cache = _RepoCache()
+post_save.connect(_cache.expire, sender=PackageVersion, dispatch_uid="universe-repo-expire-save")
+post_delete.connect(_cache.expire, sender=PackageVersion, dispatch_uid="universe-repo-expire-delete")
 
 
 # --- The view ----------------------------------------------------------------------------------------------

@@ -203,6 +203,8 @@ INGEST_MAX_MEMBERS = env_int("INGEST_MAX_MEMBERS", 100_000)
 INGEST_MAX_MEMBER_BYTES = env_int("INGEST_MAX_MEMBER_BYTES", 64 * 1024**3)
 INGEST_MAX_TOTAL_BYTES = env_int("INGEST_MAX_TOTAL_BYTES", 256 * 1024**3)
 INGEST_MAX_COMPRESSION_RATIO = env_int("INGEST_MAX_COMPRESSION_RATIO", 200)
+# A web process rechecks the catalogue for /repo at most this often (its own changes: at once).
+REPO_FRESHNESS_SECONDS = float(os.environ.get("REPO_FRESHNESS_SECONDS") or 1.0)
 # How often running stages write their progress (and heartbeat), in seconds.
 INGEST_PROGRESS_INTERVAL = float(os.environ.get("INGEST_PROGRESS_INTERVAL") or 0.5)
 
