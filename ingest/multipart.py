@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -55,26 +55,19 @@ class StagingUploadHandler(FileUploadHandler):
 
 
 def staged_multipart_bundle(request, *, replace: bool, expected_digest: str) -> IngestJob:
-    job_id = uuid.uuid4()
-    path = staging.bundle_path(job_id)
-    handler = StagingUploadHandler(request, path)
-    request.upload_handlers = [handler]
-    try:
-        request.FILES  # parses the form, streaming the file through the handler
-        replace = replace or request.POST.get("replace", "").lower() in ("1", "true", "yes", "on")
-        expected_digest = expected_digest or services.parse_sha256(request.POST.get("sha256"))
+    with services.receiving_job(bundle_name="", replace=replace) as job:
+        handler = StagingUploadHandler(request, Path(job.staging_path))
+        request.upload_handlers = [handler]
+        try:
+            request.FILES  # parses the form, streaming the file through the handler
+        finally:
+            handler.close()
         if handler.staged is None:
             raise IngestError("invalid_request", f"The form has no file field {BUNDLE_FIELD!r}.")
-        if expected_digest and handler.staged.digest != expected_digest:
-            raise IngestError(
-                "upload_digest_mismatch",
-                f"The uploaded bundle hashes to {handler.staged.digest}, not to the declared {expected_digest}; "
-                "nothing was kept.",
-                expected=expected_digest, actual=handler.staged.digest,
-            )
-        return services.queue_staged(job_id, path, size=handler.staged.size, digest=handler.staged.digest,
-                                     bundle_name=handler.staged.name or "", replace=replace)
-    except BaseException:
-        handler.close()
-        staging.remove(path)
-        raise
+        form_replace = request.POST.get("replace", "").lower() in ("1", "true", "yes", "on")
+        services.check_declared_digest(
+            handler.staged.digest, expected_digest or services.parse_sha256(request.POST.get("sha256")))
+        IngestJob.objects.filter(pk=job.pk).update(bundle_name=handler.staged.name or "",
+                                                   replace=replace or form_replace)
+        job.refresh_from_db()
+        return services.queue(job, size=handler.staged.size, digest=handler.staged.digest)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import uuid
-from typing import BinaryIO
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from django.conf import settings
 from django.db import transaction
@@ -36,33 +39,50 @@ def _queue(job: IngestJob) -> IngestJob:
     return job
 
 
+@contextmanager
+def receiving_job(*, bundle_name: str, replace: bool, expected_digest: str = "") -> Iterator[IngestJob]:
+    """A job that owns its staging file from the first byte (so GC leaves it alone).
+
+    If receiving fails, the job and the file are gone again; until ``queue`` it is "queued"
+    with no size, which the reaper ends if the web process died mid-upload.
+    """
+    job_id = uuid.uuid4()
+    job = IngestJob.objects.create(id=job_id, bundle_name=bundle_name, replace=replace,
+                                   expected_digest=expected_digest, staging_path=str(staging.bundle_path(job_id)))
+    try:
+        yield job
+    except BaseException:
+        staging.remove(job.staging_path)
+        job.delete()
+        raise
+
+
+def queue(job: IngestJob, *, size: int, digest: str) -> IngestJob:
+    with transaction.atomic():
+        IngestJob.objects.filter(pk=job.pk).update(bundle_size=size, bundle_digest=digest)
+        job.bundle_size, job.bundle_digest = size, digest
+        return _queue(job)
+
+
+def check_declared_digest(digest: str, expected_digest: str) -> None:
+    if expected_digest and digest != expected_digest:
+        raise IngestError(
+            "upload_digest_mismatch",
+            f"The uploaded bundle hashes to {digest}, not to the declared {expected_digest}; nothing was kept.",
+            expected=expected_digest, actual=digest,
+        )
+
+
 def receive_bundle(
     stream: BinaryIO, *, declared_size: int | None, bundle_name: str, replace: bool, expected_digest: str = ""
 ) -> IngestJob:
     """A whole bundle in one request: staged (hashed on the way) and queued."""
     if declared_size is not None and declared_size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(declared_size)
-    job_id = uuid.uuid4()
-    path = staging.bundle_path(job_id)
-    size, digest = staging.receive(stream, path, declared_size)
-    if expected_digest and digest != expected_digest:
-        staging.remove(path)
-        raise IngestError(
-            "upload_digest_mismatch",
-            f"The uploaded bundle hashes to {digest}, not to the declared {expected_digest}; nothing was kept.",
-            expected=expected_digest, actual=digest,
-        )
-    return queue_staged(job_id, path, size=size, digest=digest, bundle_name=bundle_name, replace=replace)
-
-
-def queue_staged(job_id, path, *, size: int, digest: str, bundle_name: str, replace: bool,
-                 expected_digest: str = "") -> IngestJob:
-    with transaction.atomic():
-        job = IngestJob.objects.create(
-            id=job_id, bundle_name=bundle_name, bundle_size=size, bundle_digest=digest,
-            expected_digest=expected_digest, staging_path=str(path), replace=replace,
-        )
-        return _queue(job)
+    with receiving_job(bundle_name=bundle_name, replace=replace) as job:
+        size, digest = staging.receive(stream, Path(job.staging_path), declared_size)
+        check_declared_digest(digest, expected_digest)
+        return queue(job, size=size, digest=digest)
 
 
 def open_upload(*, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
@@ -124,15 +144,19 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
     job_id = uuid.uuid4()
     path = staging.bundle_path(job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging.upload_path(session.pk).rename(path)
-    staging.remove(staging.upload_path(session.pk).with_suffix(".lock"))
     with transaction.atomic():
-        job = queue_staged(job_id, path, size=session.size, digest="", bundle_name=session.file_name,
-                           replace=session.replace, expected_digest=expected)
+        job = IngestJob.objects.create(
+            id=job_id, bundle_name=session.file_name, bundle_size=session.size, expected_digest=expected,
+            staging_path=str(path), replace=session.replace,
+        )
+        staging.upload_path(session.pk).rename(path)
+        # Fresh, for GC's protection window: the last chunk may have come long ago.
+        os.utime(path)
+        staging.remove(staging.upload_path(session.pk).with_suffix(".lock"))
         session.state = UploadSession.State.COMMITTED
         session.job = job
         session.save(update_fields=["state", "job", "updated_at"])
-    return job
+        return _queue(job)
 
 
 def cancel_upload(session_id) -> None:

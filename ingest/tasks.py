@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from ingest import pipeline
+from ingest import gc, pipeline
 from ingest.errors import IngestError
 
 from .models import IngestJob
@@ -43,4 +43,14 @@ def reap_stuck_jobs() -> int:
     stuck = list(IngestJob.objects.filter(stale, state=IngestJob.State.RUNNING))
     for job in stuck:
         pipeline.fail(job, error)
-    return len(stuck)
+    # Still receiving (no size yet) long after it began: the web process serving the upload died.
+    interrupted = list(IngestJob.objects.filter(state=IngestJob.State.QUEUED, bundle_size=0, created_at__lt=cutoff))
+    for job in interrupted:
+        pipeline.fail(job, IngestError("upload_interrupted", "The upload of this bundle broke off before it was "
+                                       "received whole. Upload it again."))
+    return len(stuck) + len(interrupted)
+
+
+@shared_task(name="ingest.collect_garbage")
+def collect_garbage() -> dict:
+    return gc.collect().to_json()

@@ -188,7 +188,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-stuck-ingest-jobs": {"task": "ingest.reap_stuck_jobs", "schedule": 60.0},
+    "collect-garbage": {"task": "ingest.collect_garbage", "schedule": 6 * 3600.0},
 }
+# Garbage (unused blobs, abandoned staging and writes) younger than this is never collected.
+GC_PROTECTION_SECONDS = env_int("GC_PROTECTION_SECONDS", 6 * 3600)
 
 # A running ingest job with no heartbeat for this long is failed by the reaper.
 INGEST_STUCK_AFTER_SECONDS = env_int("INGEST_STUCK_AFTER_SECONDS", 900)

@@ -29,10 +29,14 @@ def test_only_running_jobs_without_a_recent_heartbeat_are_failed(settings):
     lost = make_job("running", started_ago=timedelta(hours=1), heartbeat_ago=timedelta(minutes=11))
     never_beat = make_job("running", started_ago=timedelta(minutes=20))
     alive = make_job("running", started_ago=timedelta(hours=3), heartbeat_ago=timedelta(seconds=5))
-    queued = make_job("queued")
+    queued = IngestJob.objects.create(state="queued", bundle_size=1000)
+    receiving_for_ages = IngestJob.objects.create(state="queued")
+    IngestJob.objects.filter(pk=receiving_for_ages.pk).update(created_at=timezone.now() - timedelta(hours=1))
     done = make_job("succeeded", started_ago=timedelta(hours=5), heartbeat_ago=timedelta(hours=5))
 
-    assert reap_stuck_jobs() == 2
+    assert reap_stuck_jobs() == 3
+    receiving_for_ages.refresh_from_db()
+    assert (receiving_for_ages.state, receiving_for_ages.error_code) == ("failed", "upload_interrupted")
 
     for job in (lost, never_beat):
         job.refresh_from_db()

@@ -197,5 +197,10 @@ class BlobStore(ABC):
         return StorageUsage(used_bytes=used, blob_count=count, free_bytes=self.free_bytes())
 
     @abstractmethod
+    def sweep_incomplete(self, older_than: float) -> int:
+        """Remove what writes that never finished left behind (a killed writer), started before
+        ``older_than`` (a Unix time); return how many were removed. Blobs are never touched."""
+
+    @abstractmethod
     def probe(self) -> None:
         """Write, read back and remove a scratch object outside the blob namespace; raise on failure."""

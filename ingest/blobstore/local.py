@@ -140,6 +140,17 @@ class LocalBlobStore(BlobStore):
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free
 
+    def sweep_incomplete(self, older_than: float) -> int:
+        removed = 0
+        for leftover in self._tmp_dir.iterdir():
+            try:
+                if leftover.stat().st_mtime < older_than:
+                    leftover.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass  # finished (renamed) or removed meanwhile
+        return removed
+
     def probe(self) -> None:
         payload = uuid.uuid4().bytes
         path = self._tmp_dir / f"probe-{uuid.uuid4().hex}"

@@ -266,6 +266,25 @@ class S3BlobStore(BlobStore):
         # A bucket has no capacity limit to report.
         return None
 
+    def sweep_incomplete(self, older_than: float) -> int:
+        removed = 0
+        uploads = self._client.get_paginator("list_multipart_uploads")
+        for page in uploads.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"].timestamp() < older_than:
+                    with contextlib.suppress(ClientError):
+                        self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        removed += 1
+        objects = self._client.get_paginator("list_objects_v2")
+        for page in objects.paginate(Bucket=self.bucket, Prefix=self._upload_prefix):
+            for item in page.get("Contents", []):
+                if item["LastModified"].timestamp() < older_than:
+                    self._client.delete_object(Bucket=self.bucket, Key=item["Key"])
+                    removed += 1
+        return removed
+
     def probe(self) -> None:
         key = f"{self._probe_prefix}{uuid.uuid4().hex}"
         payload = os.urandom(32)

@@ -24,11 +24,17 @@ S3_TEST_PART_SIZE = 5 * 1024 * 1024
 class StoreUnderTest:
     store: BlobStore
     leftovers: Callable[[], list[str]]
+    # Leaves what a writer killed in the middle of a blob would leave.
+    abandon_write: Callable[[], None]
 
 
 def _local(tmp_path) -> StoreUnderTest:
     store = LocalBlobStore(tmp_path / "storage")
-    return StoreUnderTest(store, lambda: sorted(p.name for p in (store.root / "_tmp").iterdir()))
+
+    def abandon_write():
+        (store.root / "_tmp" / "upload-killed").write_bytes(b"half a blob")
+
+    return StoreUnderTest(store, lambda: sorted(p.name for p in (store.root / "_tmp").iterdir()), abandon_write)
 
 
 def _s3(request) -> StoreUnderTest:
@@ -42,7 +48,12 @@ def _s3(request) -> StoreUnderTest:
         stray = [item["Key"] for item in listed if "/blobs/sha256/" not in item["Key"]]
         return [f"multipart:{upload['Key']}" for upload in pending] + stray
 
-    return StoreUnderTest(store, leftovers)
+    def abandon_write():
+        key = f"{prefix}/blobs/sha256/00/" + "0" * 64
+        client.create_multipart_upload(Bucket=bucket, Key=key)
+        client.put_object(Bucket=bucket, Key=f"{prefix}/_uploads/killed", Body=b"half a blob")
+
+    return StoreUnderTest(store, leftovers, abandon_write)
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import time
 import tracemalloc
 
 import pytest
@@ -224,6 +225,18 @@ def test_probe_leaves_nothing_behind(subject):
     subject.store.probe()
     assert list(subject.store.iter_blobs()) == []
     assert subject.leftovers() == []
+
+
+def test_sweeping_removes_abandoned_writes_but_no_blob(subject):
+    store = subject.store
+    kept = store.put(io.BytesIO(b"a finished blob")).digest
+    subject.abandon_write()
+    assert subject.leftovers() != []
+    assert store.sweep_incomplete(older_than=time.time() - 3600) == 0
+    assert subject.leftovers() != []
+    assert store.sweep_incomplete(older_than=time.time() + 60) >= 1
+    assert subject.leftovers() == []
+    assert [blob.digest for blob in store.iter_blobs()] == [kept]
 
 
 def test_identity_names_kind_and_location_without_credentials(store):
