@@ -19,12 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from ingest import staging
-from ingest.models import Blob, IngestJob, JobBlob, UploadSession
+from ingest.models import Blob, IngestJob, UploadSession
+from ingest.stages.store import blob_needed
 from ingest.storage import blob_store
-from packages_app.models import VersionBlob
 
 logger = logging.getLogger(__name__)
-UNFINISHED = (IngestJob.State.QUEUED, IngestJob.State.RUNNING)
+UNFINISHED = IngestJob.UNFINISHED_STATES
 
 
 @dataclass
@@ -42,13 +42,6 @@ class GcReport:
             "staged_files": self.staged_files, "abandoned_uploads": self.abandoned_uploads,
             "abandoned_writes": self.abandoned_writes,
         }
-
-
-def _needed(digest: str) -> bool:
-    return (
-        VersionBlob.objects.filter(blob_id=digest).exists()
-        or JobBlob.objects.filter(digest=digest, job__state__in=UNFINISHED).exists()
-    )
 
 
 def collect(protection: timedelta | None = None, dry_run: bool = False) -> GcReport:
@@ -73,7 +66,7 @@ def collect_blobs(cutoff, report: GcReport) -> None:
         with transaction.atomic():
             row = Blob.objects.select_for_update().filter(digest=info.digest).first()
             # A blob without a row is one an ingest has just written and not yet recorded: wait for it.
-            if row is None or row.created_at > cutoff or _needed(info.digest):
+            if row is None or row.created_at > cutoff or blob_needed(info.digest):
                 continue
             report.blobs.append(info.digest)
             report.blob_bytes += info.size

@@ -38,7 +38,8 @@ class IngestJob(models.Model):
         STORE = "store"
         PUBLISH = "publish"
 
-    FINISHED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+    # A job in these states may still need its staging file and the blobs it claimed.
+    UNFINISHED_STATES = (State.QUEUED, State.RUNNING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
@@ -70,10 +71,6 @@ class IngestJob(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.id} ({self.state})"
-
-    @property
-    def finished(self) -> bool:
-        return self.state in self.FINISHED_STATES
 
 
 class JobStage(models.Model):

@@ -29,15 +29,14 @@ from ingest.progress import JobCancelled, Progress, begin_stage, end_stage
 from ingest.stages.inspect import InspectLimits, inspect_bundle
 from ingest.stages.publish import existing_outcome, find_version, publish
 from ingest.stages.receive import check_bundle_digest
-from ingest.stages.store import store_documents_and_assets
+from ingest.stages.store import blob_needed, store_documents_and_assets
 from ingest.stages.validate import BundlePlan, validate_bundle
 from ingest.stages.verify_images import plan_images, verify_and_store_layer
 from ingest.storage import blob_store
-from packages_app.models import VersionBlob
 
 logger = logging.getLogger(__name__)
 Stage = IngestJob.Stage
-UNFINISHED = (IngestJob.State.QUEUED, IngestJob.State.RUNNING)
+UNFINISHED = IngestJob.UNFINISHED_STATES
 
 
 def inspect_limits() -> InspectLimits:
@@ -213,11 +212,7 @@ def release(job: IngestJob) -> None:
     for digest in set(JobBlob.objects.filter(job=job).values_list("digest", flat=True)):
         with transaction.atomic():
             blob = Blob.objects.select_for_update().filter(digest=digest).first()
-            wanted = (
-                VersionBlob.objects.filter(blob_id=digest).exists()
-                or JobBlob.objects.filter(digest=digest, job__state__in=UNFINISHED).exclude(job=job).exists()
-            )
-            if not wanted:
+            if not blob_needed(digest, excluding_job=job):
                 store.delete(digest)
                 if blob is not None:
                     blob.delete()

@@ -23,9 +23,21 @@ from ingest.errors import IngestError
 from ingest.models import Blob, IngestJob, JobBlob
 from ingest.progress import Progress
 from ingest.streams import ObservedReader
+from packages_app.models import VersionBlob
 
 # A blob deleted by a concurrent cleanup between our write and our claim is written again.
 WRITE_ATTEMPTS = 3
+
+
+def blob_needed(digest: str, excluding_job: IngestJob | None = None) -> bool:
+    """Whether a published version or an unfinished job (other than ``excluding_job``) needs the blob.
+
+    Call it holding the Blob row's lock: that is what makes the answer stay true until the delete.
+    """
+    claims = JobBlob.objects.filter(digest=digest, job__state__in=IngestJob.UNFINISHED_STATES)
+    if excluding_job is not None:
+        claims = claims.exclude(job=excluding_job)
+    return VersionBlob.objects.filter(blob_id=digest).exists() or claims.exists()
 
 
 def member_of(claim: JobBlob) -> str:
