@@ -16,6 +16,7 @@ from django.db import transaction
 from ingest import pipeline, staging
 from ingest.errors import IngestError
 from ingest.models import IngestJob, UploadSession
+from ingest.storage import refuse_uploads_when_disk_low
 
 _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 
@@ -79,6 +80,7 @@ def receive_bundle(
     """A whole bundle in one request: staged (hashed on the way) and queued."""
     if declared_size is not None and declared_size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(declared_size)
+    refuse_uploads_when_disk_low()
     with receiving_job(bundle_name=bundle_name, replace=replace) as job:
         size, digest = staging.receive(stream, Path(job.staging_path), declared_size)
         check_declared_digest(digest, expected_digest)
@@ -90,6 +92,7 @@ def open_upload(*, size: int, expected_digest: str, file_name: str, replace: boo
         raise IngestError("invalid_size", f"size must be a positive number of bytes, not {size}.", field="size")
     if size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(size)
+    refuse_uploads_when_disk_low()
     return UploadSession.objects.create(size=size, expected_digest=expected_digest, file_name=file_name,
                                         replace=replace)
 
@@ -113,6 +116,7 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
     if end >= total or end < start:
         raise IngestError("range_invalid", f"bytes {start}-{end} is not a range inside {total} bytes.",
                           upload=str(session.pk))
+    refuse_uploads_when_disk_low()
     path = staging.upload_path(session.pk)
     path.parent.mkdir(parents=True, exist_ok=True)
     # One writer at a time per upload, whichever web process the chunk reached.

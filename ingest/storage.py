@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from functools import lru_cache
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from .blobstore import BlobStore, open_store
+from .errors import IngestError
 from .models import StorageBackend
 
 
@@ -55,3 +57,29 @@ def ensure_backend_lock(store: BlobStore | None = None) -> StorageBackend:
     if locked.identity != store.identity:
         raise StorageBackendMismatch(locked, store)
     return locked
+
+
+def free_disk() -> dict[str, int]:
+    """Free bytes where uploads land: the data directory (staging) and, for local storage, the blobs."""
+    free = {"data_dir": shutil.disk_usage(settings.DATA_DIR).free}
+    blob_free = blob_store().free_bytes()
+    if blob_free is not None:
+        free["blob_store"] = blob_free
+    return free
+
+
+def low_disk() -> list[str]:
+    """The places with less free space than DISK_FREE_THRESHOLD_BYTES."""
+    return sorted(name for name, value in free_disk().items() if value < settings.DISK_FREE_THRESHOLD_BYTES)
+
+
+def refuse_uploads_when_disk_low() -> None:
+    """Refuse an upload at the door rather than let it fail half way through."""
+    if low := low_disk():
+        raise IngestError(
+            "insufficient_storage",
+            f"The registry is low on disk ({', '.join(low)} below {settings.DISK_FREE_THRESHOLD_BYTES} free bytes) "
+            "and accepts no uploads until space is freed (run `manage.py gc`, or add storage).",
+            low=low, threshold_bytes=settings.DISK_FREE_THRESHOLD_BYTES,
+        )
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Callable
 
@@ -12,7 +11,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from ingest.storage import blob_store
+from ingest.storage import blob_store, free_disk, low_disk
 
 from .celery import app as celery_app
 
@@ -45,14 +44,11 @@ def check_blob_store() -> dict:
 def check_disk() -> dict:
     """Free space for staging (the data directory) and, for local storage, for blobs."""
     threshold = settings.DISK_FREE_THRESHOLD_BYTES
-    free = {"data_dir": shutil.disk_usage(settings.DATA_DIR).free}
-    blob_free = blob_store().free_bytes()
-    if blob_free is not None:
-        free["blob_store"] = blob_free
-    details = {"threshold_bytes": threshold, "free_bytes": free}
-    low = sorted(name for name, value in free.items() if value < threshold)
+    details = {"threshold_bytes": threshold, "free_bytes": free_disk()}
+    low = low_disk()
     if low:
-        raise CheckFailed(f"Free disk below the threshold of {threshold} bytes for: {', '.join(low)}.", details)
+        raise CheckFailed(f"Free disk below the threshold of {threshold} bytes for: {', '.join(low)}; "
+                          "uploads are refused.", details)
     return details
 
 

@@ -132,4 +132,6 @@ def registry(transactional_db, local_storage, settings, tmp_path, eager_tasks):
     settings.STAGING_DIR = tmp_path / "staging"
     settings.STAGING_DIR.mkdir()
     settings.INGEST_PROGRESS_INTERVAL = 0
+    # Uploads are refused on a low disk: the tests must not depend on this machine's free space.
+    settings.DISK_FREE_THRESHOLD_BYTES = 1
     return local_storage

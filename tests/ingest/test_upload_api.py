@@ -74,6 +74,24 @@ def test_bundle_over_the_limit_is_refused_before_it_is_read(client, tmp_path, se
     assert list(settings.STAGING_DIR.rglob("*.dcos")) == []
 
 
+def test_uploads_are_refused_with_507_while_the_disk_is_low(client, tmp_path, settings):
+    built = make_bundle(tmp_path / "b")
+    settings.DISK_FREE_THRESHOLD_BYTES = 2**62
+    refused = upload(client, built.path)
+    assert (refused.status_code, refused.json()["code"]) == (507, "insufficient_storage")
+    assert "manage.py gc" in refused.json()["message"]
+    assert refused.json()["details"]["low"] == ["blob_store", "data_dir"]
+    session = client.post("/api/v1/uploads/", {"size": 100}, content_type="application/json")
+    assert session.status_code == 507
+    assert IngestJob.objects.count() == 0 and UploadSession.objects.count() == 0
+    assert [path for path in settings.STAGING_DIR.rglob("*") if path.is_file()] == []
+    ready = client.get("/health/ready").json()["checks"]["disk"]
+    assert not ready["ok"] and "uploads are refused" in ready["error"]
+
+    settings.DISK_FREE_THRESHOLD_BYTES = 1
+    assert job_of(client, upload(client, built.path))["state"] == "succeeded"
+
+
 def test_a_raw_upload_needs_a_content_length(client):
     response = client.generic("POST", "/api/v1/bundles/", b"", content_type=BUNDLE_MEDIA_TYPE)
     assert (response.status_code, response.json()["code"]) == (411, "length_required")

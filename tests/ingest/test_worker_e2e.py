@@ -35,6 +35,7 @@ def live_registry(postgres_database, live_server, settings, tmp_path, use_broker
     celery_app.control.purge()
     settings.STAGING_DIR = tmp_path / "staging"
     settings.STAGING_DIR.mkdir()
+    settings.DISK_FREE_THRESHOLD_BYTES = 1
     return {
         "url": live_server.url,
         "env": registry_env(
