@@ -17,6 +17,7 @@ from typing import BinaryIO, Iterator
 
 from ingest.blobstore.base import CHUNK_SIZE, digest_of
 from ingest.errors import IngestError
+from ingest.streams import ObservedReader
 
 from .format import (
     METADATA_MEMBER,
@@ -31,11 +32,11 @@ from .format import (
 MAX_JSON_MEMBER_BYTES = 16 * 1024 * 1024
 
 
-class VerifyingReader(io.RawIOBase):
+class VerifyingReader(ObservedReader):
     """Passes a member's bytes through, and at its end checks their digest and count."""
 
     def __init__(self, stream: BinaryIO, member: str, digest: str, size: int):
-        self._stream = stream
+        super().__init__(stream, self._count_and_hash)
         self._member = member
         self._digest = digest
         self._size = size
@@ -43,15 +44,13 @@ class VerifyingReader(io.RawIOBase):
         self._count = 0
         self.verified = False
 
-    def readable(self) -> bool:
-        return True
+    def _count_and_hash(self, chunk) -> None:
+        self._hash.update(chunk)
+        self._count += len(chunk)
 
     def readinto(self, buffer) -> int:
-        count = self._stream.readinto(buffer)
-        if count:
-            self._hash.update(memoryview(buffer)[:count])
-            self._count += count
-        elif not self.verified:
+        count = super().readinto(buffer)
+        if not count and not self.verified:
             self._verify()
         return count
 
@@ -70,11 +69,6 @@ class VerifyingReader(io.RawIOBase):
                 member=self._member, expected=self._digest, actual=actual,
             )
         self.verified = True
-
-    def close(self) -> None:
-        self._stream.close()
-        super().close()
-
 
 @dataclass(frozen=True)
 class ImageBlob:
