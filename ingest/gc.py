@@ -19,7 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ingest import staging
-from ingest.models import Blob, IngestJob, UploadSession
+from ingest.models import Blob, IngestJob, OperationRun, UploadSession
+from ingest.operation_runs import recorded_run
 from ingest.stages.store import blob_needed
 from ingest.storage import blob_store
 
@@ -43,8 +44,21 @@ class GcReport:
             "abandoned_writes": self.abandoned_writes,
         }
 
+    def counts(self) -> dict:
+        return {"blobs": len(self.blobs), "blob_bytes": self.blob_bytes, "staged_files": len(self.staged_files),
+                "abandoned_uploads": len(self.abandoned_uploads), "abandoned_writes": self.abandoned_writes}
+
 
 def collect(protection: timedelta | None = None, dry_run: bool = False) -> GcReport:
+    if dry_run:
+        return _collect(protection, dry_run)
+    with recorded_run(OperationRun.Kind.GC) as run:
+        report = _collect(protection, dry_run)
+        run.summary = report.counts()
+    return report
+
+
+def _collect(protection: timedelta | None, dry_run: bool) -> GcReport:
     protection = protection if protection is not None else timedelta(seconds=settings.GC_PROTECTION_SECONDS)
     cutoff = timezone.now() - protection
     report = GcReport(dry_run)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from ingest.blobstore import BlobNotFound
 from ingest.blobstore.base import CHUNK_SIZE, digest_of
-from ingest.models import Blob
+from ingest.models import Blob, OperationRun
+from ingest.operation_runs import recorded_run
 from ingest.storage import blob_store
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,21 @@ class VerifyReport:
     def to_json(self) -> dict:
         return {"checked": self.checked, "bytes": self.bytes, "missing": self.missing, "corrupt": self.corrupt}
 
+    def counts(self) -> dict:
+        return {"checked": self.checked, "bytes": self.bytes, "missing": len(self.missing),
+                "corrupt": len(self.corrupt)}
+
 
 def verify_blobs(sample: float = 1.0, seed: int | None = None) -> VerifyReport:
     """Stream every recorded blob (or a random ``sample`` fraction of them) through sha256."""
+    with recorded_run(OperationRun.Kind.VERIFY) as run:
+        report = _verify(sample, seed)
+        run.summary = {**report.counts(), "sample": sample}
+        run.succeeded = report.healthy
+    return report
+
+
+def _verify(sample: float, seed: int | None) -> VerifyReport:
     store = blob_store()
     chooser = random.Random(seed)
     report = VerifyReport()

@@ -143,3 +143,15 @@ def test_gc_racing_ingest_never_takes_a_blob_a_version_needs(client, tmp_path, r
     for version in PackageVersion.objects.all():
         for link in version.blob_links.all():
             assert registry.exists(link.blob_id), (version.version, link.role)
+
+
+def test_a_run_is_recorded_for_operators_and_metrics_but_a_dry_run_is_not():
+    from ingest.models import OperationRun
+
+    collect(dry_run=True)
+    assert not OperationRun.objects.exists()
+    collect()
+    run = OperationRun.objects.get()
+    assert run.kind == "gc" and run.succeeded is True and run.finished_at is not None
+    assert run.summary == {"blobs": 0, "blob_bytes": 0, "staged_files": 0, "abandoned_uploads": 0,
+                           "abandoned_writes": 0}

@@ -8,7 +8,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from ingest.models import Blob
+from ingest.models import Blob, OperationRun
 from ingest.verify import verify_blobs
 
 
@@ -38,6 +38,9 @@ def test_missing_and_corrupt_blobs_are_named(local_storage, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["missing"] == [lost] and printed["corrupt"][0]["digest"] == damaged
     assert healthy not in printed["missing"]
+    # A run that found harm is recorded, but not as a success.
+    assert set(OperationRun.objects.values_list("kind", "succeeded")) == {("verify", False)}
+    assert OperationRun.objects.first().summary["missing"] == 1
 
 
 @pytest.mark.django_db
@@ -45,6 +48,7 @@ def test_a_healthy_store_passes_and_samples_check_a_part(local_storage, capsys):
     for number in range(40):
         stored(local_storage, f"blob {number}".encode())
     assert verify_blobs().healthy
+    assert OperationRun.objects.get().succeeded is True
     assert 0 < verify_blobs(sample=0.25, seed=1).checked < 40
     call_command("verify_blobs")
     assert "Checked 40 blobs" in capsys.readouterr().out

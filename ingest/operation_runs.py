@@ -1,0 +1,35 @@
+"""Recording maintenance runs (backup, restore, GC, verify, storage migration) for operators and metrics."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from django.utils import timezone
+
+from .models import OperationRun
+
+
+@contextmanager
+def recorded_run(kind: OperationRun.Kind, target: str = "") -> Iterator[OperationRun]:
+    """Record a run; the caller fills ``run.summary`` and may set ``run.succeeded = False`` for a run that found harm.
+
+    An exception marks the run failed with its message and propagates.
+    """
+    run = OperationRun.objects.create(kind=kind, target=target)
+    try:
+        yield run
+    except BaseException as error:
+        run.succeeded = False
+        run.summary = {**run.summary, "error": str(error) or type(error).__name__}
+        raise
+    else:
+        if run.succeeded is None:
+            run.succeeded = True
+    finally:
+        run.finished_at = timezone.now()
+        run.save(update_fields=["succeeded", "summary", "finished_at"])
+
+
+def last_success(kind: OperationRun.Kind) -> OperationRun | None:
+    return OperationRun.objects.filter(kind=kind, succeeded=True).order_by("-finished_at").first()
