@@ -27,9 +27,10 @@ class StorageBackendMismatch(RuntimeError):
         self.configured = configured
 
 
-def store_from_settings() -> BlobStore:
+def store_from_settings(url: str | None = None) -> BlobStore:
+    """The store at ``url`` (default STORAGE_URL), with the S3 endpoint and credentials from the settings."""
     return open_store(
-        settings.STORAGE_URL,
+        url or settings.STORAGE_URL,
         endpoint_url=settings.S3_ENDPOINT_URL,
         access_key_id=settings.S3_ACCESS_KEY_ID,
         secret_access_key=settings.S3_SECRET_ACCESS_KEY,

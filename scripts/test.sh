@@ -50,7 +50,8 @@ wait_for() {
   return 1
 }
 
-need_debian_packages pg_isready:postgresql redis-server:redis-server dockerd:docker.io skopeo:skopeo busybox:busybox-static
+need_debian_packages pg_isready:postgresql redis-server:redis-server dockerd:docker.io skopeo:skopeo busybox:busybox-static \
+  chromium:chromium chromedriver:chromium-driver
 
 if ! pg_isready -h 127.0.0.1 -p "$PG_PORT" -q; then
   echo "Starting PostgreSQL"
