@@ -1,6 +1,10 @@
+from django.conf import settings
 from django.contrib import admin
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
 
-from .models import Package, PackageVersion, VersionBlob
+from .models import Cluster, ClusterPackageRule, Package, PackageVersion, VersionBlob
 
 
 class PackageVersionInline(admin.TabularInline):
@@ -47,3 +51,30 @@ class VersionBlobAdmin(admin.ModelAdmin):
     list_display = ("version", "role", "name", "blob")
     list_filter = ("role",)
     search_fields = ("version__package__name", "name", "blob__digest")
+
+
+class ClusterPackageRuleInline(admin.TabularInline):
+    model = ClusterPackageRule
+    extra = 1
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    list_display = ("name", "dcos_version", "sees_all_packages", "rule_count", "repo_link", "updated_at")
+    search_fields = ("name", "description")
+    readonly_fields = ("repo_link", "created_at", "updated_at")
+    inlines = [ClusterPackageRuleInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(rule_count=Count("rules"))
+
+    @admin.display(description="rules", ordering="rule_count")
+    def rule_count(self, cluster):
+        return cluster.rule_count
+
+    @admin.display(description="repository URL")
+    def repo_link(self, cluster):
+        if not cluster.pk:
+            return "-"
+        url = settings.PUBLIC_BASE_URL.rstrip("/") + reverse("cluster-repo", kwargs={"name": cluster.name})
+        return format_html('<a href="{}">{}</a>', url, url)

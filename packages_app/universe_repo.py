@@ -38,6 +38,9 @@ from django.views.decorators.http import require_safe
 
 from ingest.universe.resource import asset_urls, file_name_of, image_references
 
+from ingest.errors import IngestError
+
+from .clusters import EVERYTHING, Visibility, dcos_version_of, find_cluster, visibility_of
 from .coordinates import registry_host, resource_url, split_reference
 from .models import PackageVersion, VersionBlob
 
@@ -264,10 +267,13 @@ def _variant_package(entry: _Entry, repo_version: str, escape: bool) -> bytes:
     return _encode(package)
 
 
-def render(entries: list[_Entry], repo_version: str, cutoff: tuple[int, ...] | None, escape: bool) -> bytes:
+def render(entries: list[_Entry], repo_version: str, cutoff: tuple[int, ...] | None, escape: bool,
+           visibility: Visibility = EVERYTHING) -> bytes:
     parts = []
     for entry in entries:
         if cutoff is not None and entry.min_dcos > cutoff:
+            continue
+        if not visibility.allows(entry.package["name"], entry.package["version"]):
             continue
         if entry.packaging_version not in CARRIES[repo_version]:
             continue
@@ -337,17 +343,18 @@ class _RepoCache:
         with self._lock:
             return self._generation, self._entries
 
-    def rendered(self, repo_version: str, dcos: tuple[int, ...] | None) -> _Rendered:
+    def rendered(self, repo_version: str, dcos: tuple[int, ...] | None,
+                 visibility: Visibility = EVERYTHING) -> _Rendered:
         generation, entries = self.entries()
         escape = dcos is not None and dcos < ESCAPE_BELOW
         # The highest minDcosReleaseVersion the cluster satisfies: what decides which packages it sees.
         cutoff = None if dcos is None else max((e.min_dcos for e in entries if e.min_dcos <= dcos), default=())
-        key = (generation, repo_version, cutoff, escape)
+        key = (generation, repo_version, cutoff, escape, visibility)
         with self._lock:
             if key in self._variants:
                 self._variants.move_to_end(key)
                 return self._variants[key]
-        body = render(entries, repo_version, cutoff, escape)
+        body = render(entries, repo_version, cutoff, escape, visibility)
         etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
         result = _Rendered(body, gzip.compress(body, compresslevel=6, mtime=0), etag)
         with self._lock:
@@ -378,7 +385,22 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 @require_safe
 def repo(request):
-    dcos = dcos_version(request.headers.get("User-Agent"))
+    """The whole catalogue: the repository of the default cluster."""
+    return _serve(request, dcos_version(request.headers.get("User-Agent")), EVERYTHING)
+
+
+@require_safe
+def cluster_repo(request, name: str):
+    """What one cluster may see; its configured DC/OS version, when set, wins over what its Cosmos reports."""
+    try:
+        cluster = find_cluster(name)
+    except IngestError as error:
+        return _error(404, "RepositoryNotFound", error.message, cluster=name)
+    dcos = dcos_version_of(cluster) or dcos_version(request.headers.get("User-Agent"))
+    return _serve(request, dcos, visibility_of(cluster))
+
+
+def _serve(request, dcos: tuple[int, ...] | None, visibility: Visibility):
     highest = highest_repo_version(dcos)
     repo_version = choose_repo_version(accepted_repo_versions(request.headers.get("Accept")), highest)
     vary = "Accept, Accept-Encoding, User-Agent"
@@ -393,7 +415,7 @@ def repo(request):
         response["Vary"] = vary
         return response
     try:
-        rendered = _cache.rendered(repo_version, dcos)
+        rendered = _cache.rendered(repo_version, dcos, visibility)
     except DatabaseError:
         logger.exception("/repo cannot read the catalogue")
         return _error(503, "ServiceUnavailable", "The package catalogue is unavailable; try again shortly.")
@@ -417,4 +439,5 @@ def repo(request):
 
 urlpatterns = [
     path("repo", repo, name="universe-repo"),
+    path("clusters/<slug:name>/repo", cluster_repo, name="cluster-repo"),
 ]

@@ -21,6 +21,7 @@ STATUS_BY_CODE = {
     "insufficient_storage": status.HTTP_507_INSUFFICIENT_STORAGE,
     "package_not_found": status.HTTP_404_NOT_FOUND,
     "version_not_found": status.HTTP_404_NOT_FOUND,
+    "cluster_not_found": status.HTTP_404_NOT_FOUND,
 }
 
 DRF_CODES = {

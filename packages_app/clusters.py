@@ -1,0 +1,64 @@
+"""Clusters: which packages each DC/OS cluster may see, and at which DC/OS version. Plain functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from django.db import transaction
+
+from ingest.errors import IngestError
+
+from .models import Cluster, ClusterPackageRule
+from .validators import version_patterns
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What a cluster may see; hashable, so a rendered repository can be cached for it."""
+
+    # package name -> version patterns (empty: every version); None: every package.
+    rules: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+
+    def allows(self, name: str, version: str) -> bool:
+        if self.rules is None:
+            return True
+        for package, patterns in self.rules:
+            if package == name:
+                return not patterns or any(fnmatchcase(version, pattern) for pattern in patterns)
+        return False
+
+
+EVERYTHING = Visibility()
+
+
+def dcos_version_of(cluster: Cluster) -> tuple[int, ...] | None:
+    return tuple(int(part) for part in cluster.dcos_version.split(".")) if cluster.dcos_version else None
+
+
+def visibility_of(cluster: Cluster) -> Visibility:
+    if cluster.sees_all_packages:
+        return EVERYTHING
+    return Visibility(tuple(sorted(
+        (rule.package_name, version_patterns(rule.versions)) for rule in cluster.rules.all()
+    )))
+
+
+def find_cluster(name: str) -> Cluster:
+    cluster = Cluster.objects.prefetch_related("rules").filter(name=name).first()
+    if cluster is None:
+        raise IngestError("cluster_not_found", f"Cluster [{name}] not found", cluster=name)
+    return cluster
+
+
+def save_cluster(cluster: Cluster, fields: dict) -> Cluster:
+    """Create or change a cluster; ``rules``, when given, replace its whole allow-list."""
+    rules = fields.pop("rules", None)
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(cluster, name, value)
+        cluster.save()
+        if rules is not None:
+            cluster.rules.all().delete()
+            ClusterPackageRule.objects.bulk_create(ClusterPackageRule(cluster=cluster, **rule) for rule in rules)
+    return cluster
