@@ -14,6 +14,9 @@ from rest_framework.views import APIView
 
 from ingest import services, staging
 from ingest.errors import IngestError
+from registry_site import audit
+from registry_site.models import AuditEvent
+from registry_site.throttling import UploadRateThrottle
 
 from .models import IngestJob, UploadSession
 from .multipart import staged_multipart_bundle
@@ -46,6 +49,7 @@ class BundleUploadView(APIView):
     """POST a whole bundle: the raw body, or a multipart form with a ``bundle`` file field."""
 
     parser_classes = []
+    throttle_classes = [UploadRateThrottle]
 
     def post(self, request):
         length = _content_length(request)
@@ -65,6 +69,8 @@ class BundleUploadView(APIView):
             job = services.receive_bundle(
                 request._request, declared_size=length, bundle_name=name, replace=replace, expected_digest=expected
             )
+        audit.record_request(request, AuditEvent.Action.UPLOAD, f"job {job.pk}", bundle=job.bundle_name,
+                             size=job.bundle_size, replace=replace)
         return _accepted(request, job)
 
 
@@ -74,6 +80,9 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
     queryset = UploadSession.objects.all()
     serializer_class = UploadSessionSerializer
     parser_classes = [JSONParser]
+
+    def get_throttles(self):
+        return [UploadRateThrottle()] if self.action == "create" else []
 
     def _offset_headers(self, session: UploadSession) -> dict:
         headers = {"Upload-Offset": str(session.offset)}
@@ -90,6 +99,8 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
             file_name=given.validated_data["file_name"],
             replace=given.validated_data["replace"],
         )
+        audit.record_request(request, AuditEvent.Action.UPLOAD, f"upload {session.pk}", bundle=session.file_name,
+                             size=session.size, replace=session.replace)
         body = self.get_serializer(session).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": str(body["url"]), **self._offset_headers(session)})
 
@@ -147,4 +158,5 @@ class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         job = services.cancel_job(get_object_or_404(IngestJob, pk=pk))
+        audit.record_request(request, AuditEvent.Action.JOB_CANCEL, f"job {job.pk}", state=job.state)
         return Response(IngestJobSerializer(job, context={"request": request}).data)

@@ -11,23 +11,26 @@ from ingest.errors import IngestError
 from ingest.models import Blob
 from ingest.universe.resource import file_name_of
 
+from .clusters import EVERYTHING, Visibility
 from .coordinates import registry_host, resource_url, split_reference
 from .models import Package, PackageVersion, VersionBlob
 from .versions import sorted_versions
 
 
-def find_package(name: str) -> Package:
-    """A package with at least one published version."""
-    package = Package.objects.filter(name=name, versions__isnull=False).distinct().first()
+def find_package(name: str, visibility: Visibility = EVERYTHING) -> Package:
+    """A package with at least one published version the caller may see."""
+    visible = visibility.versions(PackageVersion.objects.filter(package__name=name))
+    package = Package.objects.filter(pk__in=visible.values("package_id")).first()
     if package is None:
         raise IngestError("package_not_found", f"Package [{name}] not found", package=name)
     return package
 
 
-def find_version(name: str, version: str) -> PackageVersion:
-    found = PackageVersion.objects.select_related("package").filter(package__name=name, version=version).first()
+def find_version(name: str, version: str, visibility: Visibility = EVERYTHING) -> PackageVersion:
+    found = visibility.versions(PackageVersion.objects.select_related("package").filter(
+        package__name=name, version=version)).first()
     if found is None:
-        find_package(name)
+        find_package(name, visibility)
         raise IngestError("version_not_found", f"Version [{version}] of package [{name}] not found",
                           package=name, version=version)
     return found
@@ -38,14 +41,16 @@ SUMMARY_FIELDS = ("id", "package_id", "version", "release_version", "packaging_v
                   "framework", "published_at")
 
 
-def package_summaries(packages: list[Package]) -> list[dict]:
-    """Each package with its versions (ordered) and its default version's description, tags, kind.
+def package_summaries(packages: list[Package], visibility: Visibility = EVERYTHING) -> list[dict]:
+    """Each package with its versions the caller may see (ordered) and its default version's description,
+    tags, kind.
 
     Two light queries for a whole page, however many versions the packages have: the version
     numbers first, then only the default versions' fields.
     """
     numbers: dict[int, dict[str, int]] = {package.pk: {} for package in packages}
-    for package_id, number, pk in PackageVersion.objects.filter(package__in=packages).values_list(
+    visible = visibility.versions(PackageVersion.objects.filter(package__in=packages))
+    for package_id, number, pk in visible.values_list(
             "package_id", "version", "pk"):
         numbers[package_id][number] = pk
     ordered = {package_id: sorted_versions(list(versions)) for package_id, versions in numbers.items()}

@@ -8,6 +8,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
+from registry_site import audit
+from registry_site.models import AuditEvent
+
 from .catalogue import SUMMARY_FIELDS, find_package, find_version, package_summaries, remove_version
 from .models import Package, PackageVersion
 from .serializers import PackageDetailSerializer, PackageSummarySerializer, VersionDetailSerializer
@@ -29,7 +32,7 @@ class PackageList(generics.ListAPIView):
 
     def get_queryset(self):
         params = self.request.query_params
-        versions = PackageVersion.objects.all()
+        versions = self.request.user.visibility.versions(PackageVersion.objects.all())
         for word in params.get("search", "").split():
             versions = versions.filter(
                 Q(package__name__icontains=word) | Q(description__icontains=word) | Q(tags__icontains=word)
@@ -46,15 +49,16 @@ class PackageList(generics.ListAPIView):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(package_summaries(page), many=True).data)
+        summaries = package_summaries(page, request.user.visibility)
+        return self.get_paginated_response(self.get_serializer(summaries, many=True).data)
 
 
 class PackageDetail(generics.RetrieveAPIView):
     serializer_class = PackageDetailSerializer
 
     def retrieve(self, request, *args, **kwargs):
-        package = find_package(self.kwargs["name"])
-        [summary] = package_summaries([package])
+        package = find_package(self.kwargs["name"], request.user.visibility)
+        [summary] = package_summaries([package], request.user.visibility)
         by_number = {version.version: version for version in package.versions.only(*SUMMARY_FIELDS)}
         summary["versions"] = [by_number[number] for number in summary["versions"]]
         context = {**self.get_serializer_context(), "package": package.name}
@@ -67,10 +71,12 @@ class VersionDetail(generics.RetrieveDestroyAPIView):
     serializer_class = VersionDetailSerializer
 
     def get_object(self):
-        return find_version(self.kwargs["name"], self.kwargs["version"])
+        return find_version(self.kwargs["name"], self.kwargs["version"], self.request.user.visibility)
 
     def destroy(self, request, *args, **kwargs):
-        garbage = remove_version(self.get_object())
+        version = self.get_object()
+        garbage = remove_version(version)
+        audit.record_request(request, AuditEvent.Action.REMOVE_VERSION, str(version), garbage_blobs=len(garbage))
         return Response({"garbage_blobs": garbage}, status=status.HTTP_200_OK)
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 
 from ingest.errors import IngestError
 
@@ -20,6 +24,18 @@ class Visibility:
     # package name -> version patterns (empty: every version); None: every package.
     rules: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
+    def versions(self, versions: QuerySet) -> QuerySet:
+        """The PackageVersions of ``versions`` the cluster may see, filtered in the database."""
+        if self.rules is None:
+            return versions
+        allowed = Q(pk__in=[])
+        for package, patterns in self.rules:
+            rule = Q(package__name=package)
+            if patterns:
+                rule &= functools.reduce(operator.or_, (Q(version__regex=_regex(pattern)) for pattern in patterns))
+            allowed |= rule
+        return versions.filter(allowed)
+
     def allows(self, name: str, version: str) -> bool:
         if self.rules is None:
             return True
@@ -30,6 +46,11 @@ class Visibility:
 
 
 EVERYTHING = Visibility()
+
+
+def _regex(pattern: str) -> str:
+    """A whole-version wildcard pattern as a regular expression PostgreSQL and SQLite read alike."""
+    return "^" + "".join({"*": ".*", "?": "."}.get(char) or re.escape(char) for char in pattern) + "$"
 
 
 def dcos_version_of(cluster: Cluster) -> tuple[int, ...] | None:

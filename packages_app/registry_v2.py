@@ -15,12 +15,15 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponse, JsonResponse
 from django.urls import path, re_path, register_converter
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from ingest.blobstore.base import BlobNotFound, InvalidDigest, parse_digest
 from ingest.storage import blob_store
+from registry_site.auth import presented_token, reader_of
 
 from .blob_responses import blob_response
+from .clusters import Visibility
 from .coordinates import split_reference
 from .models import VersionBlob
 
@@ -30,6 +33,8 @@ IMAGE_ROLES = (VersionBlob.Role.MANIFEST, VersionBlob.Role.CONFIG, VersionBlob.R
 READ_ONLY_MESSAGE = (
     "This registry is read-only: images enter it only inside .dcos bundles uploaded to /api/v1/bundles/."
 )
+# How long a client may keep the token before asking again (the token itself may be revoked any time).
+TOKEN_LIFETIME_SECONDS = 3600
 # What Docker allows a whole name (reference.NameTotalLengthMax); longer names are NAME_INVALID.
 MAX_NAME_LENGTH = 255
 
@@ -52,8 +57,10 @@ class RepositoryName:
 register_converter(RepositoryName, "repository")
 
 
-def published_image_blobs(repository: str, roles=IMAGE_ROLES, digest: str | None = None) -> list[VersionBlob]:
-    """The uses of published image blobs (with their Blob) whose image belongs to ``repository``.
+def published_image_blobs(repository: str, visibility: Visibility, roles=IMAGE_ROLES,
+                          digest: str | None = None) -> list[VersionBlob]:
+    """The uses of published image blobs (with their Blob) whose image belongs to ``repository``, in versions
+    the caller may see.
 
     Newest published version first, so the first use of a tag is the one it resolves to.
     """
@@ -62,13 +69,15 @@ def published_image_blobs(repository: str, roles=IMAGE_ROLES, digest: str | None
     uses = VersionBlob.objects.filter(role__in=roles, name__icontains=repository.removeprefix("library/"))
     if digest is not None:
         uses = uses.filter(blob_id=digest)
-    uses = uses.select_related("blob").order_by("-version__published_at", "-version_id")
-    return [use for use in uses if split_reference(use.name)[0] == repository]
+    uses = uses.select_related("blob", "version__package").order_by("-version__published_at", "-version_id")
+    return [use for use in uses if split_reference(use.name)[0] == repository
+            and visibility.allows(use.version.package.name, use.version.version)]
 
 
-def published_repositories() -> list[str]:
-    names = VersionBlob.objects.filter(role=VersionBlob.Role.MANIFEST).values_list("name", flat=True).distinct()
-    return sorted({split_reference(name)[0] for name in names})
+def published_repositories(visibility: Visibility) -> list[str]:
+    uses = VersionBlob.objects.filter(role=VersionBlob.Role.MANIFEST).values_list(
+        "name", "version__package__name", "version__version").distinct()
+    return sorted({split_reference(name)[0] for name, package, version in uses if visibility.allows(package, version)})
 
 
 def v2_error(status: int, code: str, message: str, **detail) -> JsonResponse:
@@ -93,14 +102,27 @@ def digest_invalid(digest: str) -> JsonResponse:
                     digest=digest)
 
 
+def unauthorized(request):
+    def refuse(status: int, code: str, message: str) -> JsonResponse:
+        """The challenge docker login answers: a token from our token endpoint, for Basic credentials."""
+        response = v2_error(401, "UNAUTHORIZED", message, reason=code)
+        # The realm on the host the client reached us at: behind a proxy, that is the one it can reach.
+        response["WWW-Authenticate"] = (f'Bearer realm="{request.build_absolute_uri("/v2/token")}",'
+                                        f'service="{request.get_host()}"')
+        return response
+    return refuse
+
+
 def v2_endpoint(view):
-    """GET and HEAD only, the API version header on every answer, and no CSRF (clients have no cookies)."""
+    """GET and HEAD only, who reads (``request.reader``), the API version header on every answer, and no CSRF
+    (clients have no cookies)."""
 
     @csrf_exempt
     @functools.wraps(view)
     def endpoint(request, *args, **kwargs):
         if request.method in ("GET", "HEAD"):
-            response = view(request, *args, **kwargs)
+            request.reader, response = reader_of(request, unauthorized(request))
+            response = response or view(request, *args, **kwargs)
         else:
             response = v2_error(405, "UNSUPPORTED", READ_ONLY_MESSAGE, method=request.method)
             response["Allow"] = "GET, HEAD"
@@ -130,18 +152,34 @@ def paginated(request, key: str, items: list[str], document: dict) -> JsonRespon
 
 @v2_endpoint
 def base(request):
-    # 200 without a challenge tells clients that no authentication is needed.
+    # 200 without a challenge tells clients that no authentication is needed (or that theirs is good).
     return JsonResponse({})
 
 
 @v2_endpoint
+def token(request):
+    """The bearer-token flow's token endpoint: Basic credentials (any user, the API token as password) in, the
+    token to send as Bearer out. A revoked token stops working at once, wherever it is presented."""
+    if not request.reader.is_authenticated:
+        response = v2_error(401, "UNAUTHORIZED", "Log in with any user name and an API token as the password.")
+        response["WWW-Authenticate"] = f'Basic realm="{request.get_host()}"'
+        return response
+    plaintext = presented_token(request)
+    if plaintext is None:
+        return v2_error(401, "UNAUTHORIZED", "A session cannot be exchanged for a registry token; use an API token.")
+    issued = timezone.now()
+    return JsonResponse({"token": plaintext, "access_token": plaintext, "expires_in": TOKEN_LIFETIME_SECONDS,
+                         "issued_at": issued.isoformat()})
+
+
+@v2_endpoint
 def catalog(request):
-    return paginated(request, "repositories", published_repositories(), {})
+    return paginated(request, "repositories", published_repositories(request.reader.visibility), {})
 
 
 @v2_endpoint
 def tags_list(request, name: str):
-    manifests = published_image_blobs(name, roles=[VersionBlob.Role.MANIFEST])
+    manifests = published_image_blobs(name, request.reader.visibility, roles=[VersionBlob.Role.MANIFEST])
     if not manifests:
         return name_unknown(name)
     # An image published by digest only has no tag.
@@ -157,7 +195,7 @@ def manifest(request, name: str, reference: str):
             parse_digest(reference)
         except InvalidDigest:
             return digest_invalid(reference)
-    manifests = published_image_blobs(name, roles=[VersionBlob.Role.MANIFEST])
+    manifests = published_image_blobs(name, request.reader.visibility, roles=[VersionBlob.Role.MANIFEST])
     if not manifests:
         return name_unknown(name)
     if by_digest:
@@ -191,9 +229,9 @@ def blob(request, name: str, digest: str):
         parse_digest(digest)
     except InvalidDigest:
         return digest_invalid(digest)
-    uses = published_image_blobs(name, digest=digest)
+    uses = published_image_blobs(name, request.reader.visibility, digest=digest)
     if not uses:
-        if not published_image_blobs(name, roles=[VersionBlob.Role.MANIFEST]):
+        if not published_image_blobs(name, request.reader.visibility, roles=[VersionBlob.Role.MANIFEST]):
             return name_unknown(name)
         return blob_unknown(name, digest)
     size = uses[0].blob.size
@@ -227,6 +265,7 @@ def unknown_endpoint(request):
 
 urlpatterns = [
     re_path(r"^v2/?$", base, name="v2-base"),
+    path("v2/token", token, name="v2-token"),
     path("v2/_catalog", catalog, name="v2-catalog"),
     path("v2/<repository:name>/tags/list", tags_list, name="v2-tags"),
     path("v2/<repository:name>/manifests/<str:reference>", manifest, name="v2-manifest"),

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_safe
 
 from ingest.blobstore import BlobNotFound
 from ingest.universe.resource import file_name_of
+from registry_site.auth import WWW_AUTHENTICATE, reader_of
 
 from .blob_responses import blob_response
 from .coordinates import parse_coordinate
@@ -25,12 +26,25 @@ def _not_found(message: str, **details) -> JsonResponse:
     return JsonResponse({"code": "resource_not_found", "message": message, "details": details}, status=404)
 
 
+def _refuse(status: int, code: str, message: str) -> JsonResponse:
+    response = JsonResponse({"code": code, "message": message, "details": {}}, status=status)
+    response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
 @require_safe
 def resource(request, coordinate: str, digest: str, file_name: str):
+    reader, refused = reader_of(request, _refuse)
+    if refused:
+        return refused
     package = parse_coordinate(coordinate)
     if package is None:
         return _not_found(f"{coordinate} is not a package coordinate.", coordinate=coordinate)
     name, version = package
+    if not reader.visibility.allows(name, version):
+        # What a cluster may not see does not exist for it.
+        return _not_found(f"Version {version} of package {name} has no file {digest}.", package=name,
+                          version=version, digest=digest)
     link = (
         VersionBlob.objects.select_related("blob")
         .filter(role=VersionBlob.Role.ASSET, blob_id=digest, version__package__name=name, version__version=version)

@@ -39,6 +39,7 @@ from django.views.decorators.http import require_safe
 from ingest.universe.resource import asset_urls, file_name_of, image_references
 
 from ingest.errors import IngestError
+from registry_site.auth import WWW_AUTHENTICATE, reader_of
 
 from .clusters import EVERYTHING, Visibility, dcos_version_of, find_cluster, visibility_of
 from .coordinates import registry_host, resource_url, split_reference
@@ -383,19 +384,40 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+def _refuse(status: int, code: str, message: str) -> HttpResponse:
+    response = _error(status, "Unauthorized", message, reason=code)
+    response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
 @require_safe
 def repo(request):
-    """The whole catalogue: the repository of the default cluster."""
+    """The whole catalogue (the default cluster's repository); a cluster's token gets its cluster's."""
+    reader, refused = reader_of(request, _refuse)
+    if refused:
+        return refused
+    if reader.cluster is not None:
+        return _serve_cluster(request, reader.cluster)
     return _serve(request, dcos_version(request.headers.get("User-Agent")), EVERYTHING)
 
 
 @require_safe
 def cluster_repo(request, name: str):
     """What one cluster may see; its configured DC/OS version, when set, wins over what its Cosmos reports."""
+    reader, refused = reader_of(request, _refuse)
+    if refused:
+        return refused
+    if reader.cluster is not None and reader.cluster.name != name:
+        return _error(403, "Forbidden", f"This token belongs to cluster {reader.cluster.name}, not {name}.",
+                      cluster=name)
     try:
         cluster = find_cluster(name)
     except IngestError as error:
         return _error(404, "RepositoryNotFound", error.message, cluster=name)
+    return _serve_cluster(request, cluster)
+
+
+def _serve_cluster(request, cluster):
     dcos = dcos_version_of(cluster) or dcos_version(request.headers.get("User-Agent"))
     return _serve(request, dcos, visibility_of(cluster))
 

@@ -9,6 +9,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from ingest.errors import IngestError
 
+from .auth import WWW_AUTHENTICATE
+
 STATUS_BY_CODE = {
     "bundle_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     "length_required": status.HTTP_411_LENGTH_REQUIRED,
@@ -22,6 +24,8 @@ STATUS_BY_CODE = {
     "package_not_found": status.HTTP_404_NOT_FOUND,
     "version_not_found": status.HTTP_404_NOT_FOUND,
     "cluster_not_found": status.HTTP_404_NOT_FOUND,
+    "token_not_found": status.HTTP_404_NOT_FOUND,
+    "invalid_token": status.HTTP_401_UNAUTHORIZED,
 }
 
 DRF_CODES = {
@@ -39,7 +43,9 @@ DRF_CODES = {
 
 def exception_handler(exc, context):
     if isinstance(exc, IngestError):
-        return Response(exc.to_json(), status=STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST))
+        code = STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST)
+        headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if code == status.HTTP_401_UNAUTHORIZED else None
+        return Response(exc.to_json(), status=code, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)

@@ -75,6 +75,12 @@ ALLOWED_HOSTS = env_list(
 )
 CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
 
+# Reads of the catalogue, /repo, /resource and /v2 need no token while this is on (the cluster network is
+# trusted); off, every read needs a token and a cluster's token sees only that cluster's packages.
+ANONYMOUS_READS = env_bool("ANONYMOUS_READS", True)
+# New uploads (bundles and upload sessions) a token or user may start per minute; 0: no limit.
+UPLOADS_PER_MINUTE = env_int("UPLOADS_PER_MINUTE", 30)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -217,6 +223,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "registry_site.api.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["registry_site.auth.RegistryAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["registry_site.auth.ScopePermission"],
+    "UNAUTHENTICATED_USER": "registry_site.auth.anonymous",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

@@ -135,3 +135,26 @@ def registry(transactional_db, local_storage, settings, tmp_path, eager_tasks):
     # Uploads are refused on a low disk: the tests must not depend on this machine's free space.
     settings.DISK_FREE_THRESHOLD_BYTES = 1
     return local_storage
+
+
+@pytest.fixture
+def operator_token(db) -> str:
+    """An admin-scope token: what an operator's tooling uploads and manages the registry with."""
+    from registry_site.tokens import create_token
+
+    return create_token("test operator", "admin", created_by="tests")[1]
+
+
+@pytest.fixture
+def client(operator_token):
+    """The test client, carrying the operator's token: writes need one."""
+    from django.test import Client
+
+    return Client(headers={"Authorization": f"Bearer {operator_token}"})
+
+
+@pytest.fixture
+def anonymous_client():
+    from django.test import Client
+
+    return Client()

@@ -435,3 +435,27 @@ def test_skopeo_copies_the_image_by_tag_unchanged(served_busybox, tmp_path, regi
                                           capture_output=True, check=True).stdout)
     assert inspected["Digest"] == digest
     assert inspected["Layers"] == [layer["digest"] for layer in json.loads(raw)["layers"]]
+
+
+@pytest.mark.docker
+def test_docker_logs_in_with_a_token_and_pulls_when_reads_need_one(docker_client, served_busybox, settings):
+    import docker
+
+    from registry_site.tokens import create_token
+
+    settings.ANONYMOUS_READS = False
+    host, repository, _, digest = served_busybox
+    reference = f"{host}/{repository}@{digest}"
+    with pytest.raises(docker.errors.APIError, match="(?i)unauthorized|authentication required|no basic auth"):
+        docker_client.images.pull(reference)
+    with pytest.raises(docker.errors.APIError, match="(?i)unauthorized|invalid|denied"):
+        docker_client.login(username="ops", password="dcr_000000000000_" + "x" * 43, registry=host, reauth=True)
+
+    # docker login: the /v2/ challenge sends it to /v2/token with Basic credentials, and Bearer from then on.
+    _, plaintext = create_token("docker pull", "read")
+    assert docker_client.login(username="ops", password=plaintext, registry=host, reauth=True)["Status"]
+    image = docker_client.images.pull(reference, auth_config={"username": "ops", "password": plaintext})
+    try:
+        assert reference in image.attrs["RepoDigests"]
+    finally:
+        docker_client.images.remove(image.id, force=True)

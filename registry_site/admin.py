@@ -1,0 +1,71 @@
+from django.contrib import admin, messages
+from django.http import StreamingHttpResponse
+
+from . import audit
+from .auth import user_principal
+from .models import ApiToken, AuditEvent
+from .tokens import issue, revoke_token
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "key_id", "scope", "cluster", "created_by", "created_at", "last_used_at", "expires_at",
+                    "revoked_at")
+    list_filter = ("scope", "cluster", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "key_id", "created_by")
+    actions = ["revoke"]
+    fields = ("name", "scope", "cluster", "expires_at")
+
+    # A token is created here and revoked here; nothing about it is edited afterwards.
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("name", "key_id", "scope", "cluster", "created_by", "created_at", "expires_at", "last_used_at",
+                "revoked_at")
+
+    def get_fields(self, request, obj=None):
+        return self.fields if obj is None else self.get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        principal = user_principal(request.user)
+        obj.created_by = principal.label
+        plaintext = issue(obj)
+        audit.record(principal, AuditEvent.Action.TOKEN_CREATE, str(obj), request.META.get("REMOTE_ADDR"),
+                     scope=obj.scope, cluster=obj.cluster.name if obj.cluster else "")
+        messages.warning(request, f"Token {obj.name}: {plaintext} — copy it now, it is not shown again.")
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        principal = user_principal(request.user)
+        for token in queryset.filter(revoked_at__isnull=True):
+            revoke_token(token)
+            audit.record(principal, AuditEvent.Action.TOKEN_REVOKE, str(token), request.META.get("REMOTE_ADDR"))
+            messages.success(request, f"Revoked {token}.")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor", "action", "target", "cluster", "remote_addr")
+    list_filter = ("action", "cluster")
+    search_fields = ("actor", "target")
+    date_hierarchy = "created_at"
+    actions = ["export_csv"]
+
+    # The log is a record: nobody edits or deletes it from here.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Export the selected events as CSV")
+    def export_csv(self, request, queryset):
+        response = StreamingHttpResponse(audit.export_csv(queryset.iterator()), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="audit.csv"'
+        return response
