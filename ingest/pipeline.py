@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -33,6 +34,7 @@ from ingest.stages.store import blob_needed, store_documents_and_assets
 from ingest.stages.validate import BundlePlan, validate_bundle
 from ingest.stages.verify_images import plan_images, verify_and_store_layer
 from ingest.storage import blob_store
+from registry_site import metrics
 
 logger = logging.getLogger(__name__)
 Stage = IngestJob.Stage
@@ -51,6 +53,15 @@ def inspect_limits() -> InspectLimits:
 def _running(job_id) -> IngestJob | None:
     job = IngestJob.objects.filter(pk=job_id).first()
     return job if job is not None and job.state == IngestJob.State.RUNNING else None
+
+
+@contextmanager
+def _job_logs(job: IngestJob):
+    """Every log line of the job's tasks names it, and its package and version once validation knows them."""
+    with structlog.contextvars.bound_contextvars(
+        job_id=str(job.pk), package=job.package_name or None, version=job.version or None
+    ):
+        yield
 
 
 @contextmanager
@@ -81,11 +92,12 @@ def run(job_id) -> None:
     job = _running(job_id)
     if job is None:
         return
-    with _job_errors(job):
+    with _job_logs(job), _job_errors(job):
         begin_stage(job, Stage.RECEIVE, job.bundle_size)
         job.bundle_digest = check_bundle_digest(job, Progress(job.pk, Stage.RECEIVE))
         IngestJob.objects.filter(pk=job.pk).update(bundle_digest=job.bundle_digest)
         end_stage(job, Stage.RECEIVE)
+        metrics.INGEST_BUNDLE_BYTES.inc(job.bundle_size)
 
         begin_stage(job, Stage.INSPECT, job.bundle_size)
         inventory = inspect_bundle(job.staging_path, inspect_limits())
@@ -95,6 +107,7 @@ def run(job_id) -> None:
             begin_stage(job, Stage.VALIDATE)
             plan = validate_bundle(reader, inventory)
             IngestJob.objects.filter(pk=job.pk).update(package_name=plan.name, version=plan.version)
+            structlog.contextvars.bind_contextvars(package=plan.name, version=plan.version)
             identical = existing_outcome(job, find_version(plan.name, plan.version), plan)
             end_stage(job, Stage.VALIDATE)
             if identical is not None:
@@ -119,7 +132,7 @@ def verify_layer(job_id, digest: str) -> None:
     job = _running(job_id)
     if job is None:
         return
-    with _job_errors(job):
+    with _job_logs(job), _job_errors(job):
         claims = list(job.blobs.filter(role="layer", digest=digest))
         if claims and not all(claim.stored for claim in claims):
             first, *others = claims
@@ -155,7 +168,7 @@ def finish(job_id) -> None:
     job = _running(job_id)
     if job is None:
         return
-    with _job_errors(job):
+    with _job_logs(job), _job_errors(job):
         with BundleReader(job.staging_path) as reader:
             remaining = job.blobs.filter(stored=False).exclude(role="layer")
             begin_stage(job, Stage.STORE, sum(claim.size for claim in remaining))
@@ -168,6 +181,12 @@ def finish(job_id) -> None:
         end_stage(job, Stage.PUBLISH)
         _release_staging(job)
         JobBlob.objects.filter(job=job).delete()
+        _succeeded()
+
+
+def _succeeded() -> None:
+    logger.info("Ingest job succeeded")
+    metrics.count_finished_job("succeeded")
 
 
 def _succeed_as(job: IngestJob, version) -> None:
@@ -176,17 +195,20 @@ def _succeed_as(job: IngestJob, version) -> None:
         state=IngestJob.State.SUCCEEDED, package_version=version, finished_at=timezone.now()
     )
     release(job)
+    _succeeded()
 
 
 def fail(job: IngestJob, error: IngestError) -> None:
     logger.info("Ingest job %s failed: %s %s", job.pk, error.code, error.message)
-    IngestJob.objects.filter(pk=job.pk, state__in=UNFINISHED).update(
+    failed = IngestJob.objects.filter(pk=job.pk, state__in=UNFINISHED).update(
         state=IngestJob.State.FAILED,
         error_code=error.code,
         error_message=error.message,
         error_details=error.details,
         finished_at=timezone.now(),
     )
+    if failed:
+        metrics.count_finished_job("failed", error.code)
     release(job)
 
 
@@ -196,6 +218,7 @@ def cancel(job: IngestJob) -> bool:
         state=IngestJob.State.CANCELLED, finished_at=timezone.now()
     )
     if cancelled:
+        metrics.count_finished_job("cancelled")
         # A running task notices at its next progress write and releases again: harmless.
         release(job)
     return bool(cancelled)

@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: it times and logs the whole request.
+    "registry_site.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -229,10 +231,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# Logs: one line per event, rendered by structlog (registry_site/logs.py). JSON unless LOG_FORMAT says
+# otherwise; the run command sets console for its children.
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
+if LOG_FORMAT not in ("json", "console"):
+    raise ValueError(f"LOG_FORMAT={LOG_FORMAT!r}: expected json or console.")
+LOGGING_CONFIG = "registry_site.logs.configure"
+LOGGING = {"format": LOG_FORMAT, "level": os.environ.get("LOG_LEVEL", "INFO")}
+
+# A worker in its own container serves its processes' metrics on this port (0: off).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)

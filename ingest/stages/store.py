@@ -24,6 +24,7 @@ from ingest.models import Blob, IngestJob, JobBlob
 from ingest.progress import Progress
 from ingest.streams import ObservedReader
 from packages_app.models import VersionBlob
+from registry_site import metrics
 
 # A blob deleted by a concurrent cleanup between our write and our claim is written again.
 WRITE_ATTEMPTS = 3
@@ -50,6 +51,7 @@ def _write_or_check(store: BlobStore, claim: JobBlob, source: BinaryIO) -> None:
         for _ in copier.chunks(source):
             pass
         copier.verify(claim.digest, claim.size)
+        metrics.BLOB_DEDUPLICATED_BYTES.inc(claim.size)
     else:
         store.put(source, expected_digest=claim.digest, expected_size=claim.size)
 
