@@ -11,8 +11,9 @@ from . import metrics
 
 logger = structlog.get_logger("registry_site.requests")
 
-# `<repository:name>` -> `<name>`: the route label names the URL pattern, never a value from the path.
-_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+# `<repository:name>` and `(?P<name>[^/]+)` -> `<name>`: the route label names the URL pattern,
+# never a value from the path.
+_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
 UNMATCHED_ROUTE = "<unmatched>"
 # Any other method (a client may send anything) is counted as "other": labels stay bounded.
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -25,7 +26,8 @@ def route_of(request) -> str:
     match = request.resolver_match
     if match is None or not match.route:
         return UNMATCHED_ROUTE
-    return _CONVERTER.sub(r"<\1>", match.route)
+    route = _PARAMETER.sub(lambda parameter: f"<{parameter[1] or parameter[2]}>", match.route)
+    return route.replace("^", "").replace("$", "")
 
 
 def bytes_sent(response) -> int | None:
