@@ -9,10 +9,10 @@ import sys
 import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.bundle.format import BUNDLE_MEDIA_TYPE
 from tests.bundles import make_bundle
+from tests.test_metrics import parse
 from tests.processes import PROJECT_DIR, free_port, get_json, manage, registry_env, stop, wait_until
 
 pytestmark = pytest.mark.slow
@@ -27,8 +27,7 @@ STALE_JOB = (
 
 def scrape(base_url: str) -> dict[tuple, float]:
     with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
-        return {(sample.name, *sorted(sample.labels.items())): sample.value
-                for family in text_string_to_metric_families(response.read().decode()) for sample in family.samples}
+        return parse(response.read().decode())
 
 
 def check_metrics_and_logs_of_all_processes(base_url: str, tmp_path) -> None:
