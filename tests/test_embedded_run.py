@@ -12,8 +12,8 @@ import pytest
 
 from ingest.bundle.format import BUNDLE_MEDIA_TYPE
 from tests.bundles import make_bundle
-from tests.test_metrics import parse
 from tests.processes import PROJECT_DIR, free_port, get_json, manage, registry_env, stop, wait_until
+from tests.test_metrics import parse
 
 pytestmark = pytest.mark.slow
 HEALTH_REQUESTS = 20

@@ -6,17 +6,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import Blob, IngestJob, OperationRun
 from ingest.operation_runs import recorded_run
+from ingest.tasks import reap_stuck_jobs
 from packages_app.models import VersionBlob
 from registry_site import metrics
-from tests.bundles import AssetSpec, make_bundle
-from tests.processes import PROJECT_DIR
+from registry_site.celery import app as celery_app
+from tests.bundles import make_bundle
+from tests.ingest.test_worker_e2e import start_worker
+from tests.processes import PROJECT_DIR, free_port, registry_env, stop, wait_until
 from tests.services import redis_url
 
 STAGES = ["receive", "inspect", "validate", "verify_images", "store", "publish"]
@@ -99,10 +105,6 @@ def test_metrics_follow_real_ingest_jobs(client, tmp_path, settings):
 
 @pytest.mark.django_db
 def test_stuck_jobs_and_last_maintenance_runs(client, settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     assert ("registry_operation_last_success_timestamp_seconds", ("operation", "backup")) not in scrape(client)
     with recorded_run(OperationRun.Kind.BACKUP) as backup:
         pass
@@ -138,9 +140,6 @@ def test_low_disk_flag_flips_at_the_threshold(client, settings):
 @pytest.mark.redis
 @pytest.mark.django_db
 def test_queue_depth_of_the_redis_broker(client, use_broker):
-    from ingest.tasks import reap_stuck_jobs
-    from registry_site.celery import app as celery_app
-
     use_broker(redis_url())
     celery_app.control.purge()
     assert sample(scrape(client), "registry_broker_queue_messages", queue="celery") == 0
@@ -192,3 +191,39 @@ def test_processes_sharing_a_multiprocess_directory_add_up(tmp_path, monkeypatch
     assert sample(samples, "registry_ingest_bundle_bytes_total") == 8000
     # The state gauges are there too, read from the database.
     assert samples[("registry_ingest_jobs", ("state", "queued"))] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_a_worker_serves_its_processes_metrics_on_its_own_port(postgres_database, use_broker, tmp_path):
+    broker = redis_url()
+    use_broker(broker)
+    celery_app.control.purge()
+    env = registry_env(tmp_path / "worker-data", DATABASE_URL=postgres_database, CELERY_BROKER_URL=broker)
+
+    # Without a directory its pool processes share, the worker would serve counts of none of them.
+    refused = start_worker({**env, "WORKER_METRICS_PORT": str(free_port())})
+    assert refused.wait(timeout=60) != 0
+    assert "needs PROMETHEUS_MULTIPROC_DIR" in refused.stdout.read()
+
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    port = free_port()
+    worker = start_worker({**env, "WORKER_METRICS_PORT": str(port), metrics.MULTIPROC_ENV: str(directory)})
+    try:
+        long_ago = timezone.now() - timedelta(hours=2)
+        IngestJob.objects.create(state="running", stage="store", started_at=long_ago, heartbeat_at=long_ago)
+        reap_stuck_jobs.delay()  # runs in a pool process, which fails the job
+        lost = ("registry_ingest_jobs_finished_total", ("error_code", "worker_lost"), ("outcome", "failed"))
+
+        def scraped():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                samples = parse(response.read().decode())
+            return samples if lost in samples else None
+
+        samples = wait_until(scraped, timeout=60, what="the worker's metrics to count the reaped job")
+        assert samples[lost] == 1
+        # The state gauges are the web's to serve, not every worker's.
+        assert not [key for key in samples if key[0] == "registry_ingest_jobs"]
+    finally:
+        stop(worker)
