@@ -8,8 +8,9 @@ Three kinds of task drive it (see ``tasks.py``), each idempotent, so a task deli
   last layer hands over to ``finish`` (a database update decides which one does);
 - ``finish``: store the assets and image documents, then publish in one transaction.
 
-A job that fails or is cancelled releases what it held: its staging file, and the blobs it
-claimed that no published version and no other unfinished job uses.
+A job that fails or is cancelled releases what it held: the blobs it claimed that no published
+version and no other unfinished job uses, and its staging file, unless the failure says nothing
+against the bundle (``RETRYABLE_ERRORS``): then the file stays for a retry, until GC sweeps it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from registry_site import metrics
 logger = logging.getLogger(__name__)
 Stage = IngestJob.Stage
 UNFINISHED = IngestJob.UNFINISHED_STATES
+
+INTERNAL_ERROR = "internal_error"
+WORKER_LOST = "worker_lost"
+# Failures of the registry, not of the bundle: the same bundle may well succeed when retried.
+RETRYABLE_ERRORS = frozenset({INTERNAL_ERROR, WORKER_LOST, "blob_store_unstable"})
 
 
 def inspect_limits() -> InspectLimits:
@@ -75,8 +81,8 @@ def _job_errors(job: IngestJob):
         fail(job, error)
     except Exception as error:  # every failure ends the job cleanly, and is logged whole
         logger.exception("Ingest job %s failed unexpectedly", job.pk)
-        fail(job, IngestError("internal_error", f"The registry failed while processing the bundle: "
-                                                f"{type(error).__name__}: {error}."))
+        fail(job, IngestError(INTERNAL_ERROR, f"The registry failed while processing the bundle: "
+                                              f"{type(error).__name__}: {error}."))
 
 
 def _plan(job: IngestJob, reader: BundleReader) -> BundlePlan:
@@ -209,7 +215,7 @@ def fail(job: IngestJob, error: IngestError) -> None:
     )
     if failed:
         metrics.count_finished_job("failed", error.code)
-    release(job)
+    release(job, keep_staging=error.code in RETRYABLE_ERRORS)
 
 
 def cancel(job: IngestJob) -> bool:
@@ -228,9 +234,10 @@ def _release_staging(job: IngestJob) -> None:
     staging.remove(job.staging_path)
 
 
-def release(job: IngestJob) -> None:
-    """Give back what an unsuccessful job held: its staging file and the blobs only it needed."""
-    _release_staging(job)
+def release(job: IngestJob, keep_staging: bool = False) -> None:
+    """Give back what an unsuccessful job held: the blobs only it needed, and its staging file unless kept."""
+    if not keep_staging:
+        _release_staging(job)
     store = blob_store()
     for digest in set(JobBlob.objects.filter(job=job).values_list("digest", flat=True)):
         with transaction.atomic():

@@ -12,7 +12,7 @@ from ingest.errors import IngestError
 
 from .models import IngestJob
 
-STUCK_JOB_ERROR = "worker_lost"
+STUCK_JOB_ERROR = pipeline.WORKER_LOST
 
 
 @shared_task(name="ingest.run_ingest")
@@ -47,7 +47,7 @@ def reap_stuck_jobs() -> int:
     error = IngestError(
         STUCK_JOB_ERROR,
         f"No progress for over {settings.INGEST_STUCK_AFTER_SECONDS} seconds: the worker running this job was "
-        "lost. Upload the bundle again.",
+        "lost. Retry the job (its bundle is kept for a while) or upload the bundle again.",
     )
     stuck = list(stuck_jobs())
     for job in stuck:
