@@ -194,6 +194,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Garbage (unused blobs, abandoned staging and writes) younger than this is never collected.
 GC_PROTECTION_SECONDS = env_int("GC_PROTECTION_SECONDS", 6 * 3600)
+# GC deletes no blob while a backup or storage migration runs; a run unfinished for longer is presumed crashed.
+MAINTENANCE_GUARD_SECONDS = env_int("MAINTENANCE_GUARD_SECONDS", 24 * 3600)
 
 # A running ingest job with no heartbeat for this long is failed by the reaper.
 INGEST_STUCK_AFTER_SECONDS = env_int("INGEST_STUCK_AFTER_SECONDS", 900)
