@@ -111,8 +111,9 @@ def migrate_storage(url: str, *, wait_seconds: float, progress: ProgressCallback
 
 def _migrate(copier: _Copier, url: str, wait_seconds: float) -> None:
     report = copier.report
-    while copier.run_pass() and report.passes < MAX_PASSES:
-        pass
+    for _ in range(MAX_PASSES):
+        if not copier.run_pass():
+            break
     with _holding_new_ingest(copier.target):
         copier.progress("hold", report)
         report.unfinished_jobs = _wait_for_running_jobs(wait_seconds)

@@ -178,7 +178,7 @@ def test_uploads_wait_for_the_switch_and_old_processes_never_write_to_the_old_ba
     assert upload(client, tmp_path, "2.0.0", 2).status_code == 202
     late_job = IngestJob.objects.get(state=IngestJob.State.QUEUED)
     blobs, stored = Blob.objects.count(), listing(source)
-    held = []
+    held, writes = [], []
 
     def upload_during_hold(event, report):
         if event == "hold":
@@ -196,11 +196,33 @@ def test_uploads_wait_for_the_switch_and_old_processes_never_write_to_the_old_ba
     moved = upload(client, tmp_path, "4.0.0", 4)
     assert moved.status_code == 503 and moved.json()["code"] == "storage_moved"
     assert f"Restart this process with STORAGE_URL={target_url}" in moved.json()["message"]
+    monkeypatch.setattr(source, "put", lambda *args, **kwargs: writes.append(args))
     pipeline.run(late_job.pk)
     late_job.refresh_from_db()
     assert (late_job.state, late_job.error_code) == (IngestJob.State.FAILED, "storage_moved")
-    assert Blob.objects.count() == blobs and listing(source) == stored
+    assert writes == [] and Blob.objects.count() == blobs and listing(source) == stored
     assert not late_job.blobs.exists() and PackageVersion.objects.count() == 1
+
+
+def test_a_blob_written_just_before_the_switch_is_not_recorded(client, tmp_path, monkeypatch):
+    source = blob_store()
+    real_put, target_url = source.put, (tmp_path / "migrated").as_uri()
+
+    def put_then_migrate(*args, **kwargs):
+        # The first write of the job lands while the lock still names this backend; the switch follows at once.
+        monkeypatch.setattr(source, "put", real_put)
+        written = real_put(*args, **kwargs)
+        migrate_storage(target_url, wait_seconds=0)
+        return written
+
+    monkeypatch.setattr(source, "put", put_then_migrate)
+    # One blob only: its recording is the last step before publication.
+    built = make_bundle(tmp_path, assets=[AssetSpec("payload", "p.tgz", 3000, 1)], images=[])
+    response = client.post("/api/v1/bundles/", data=built.path.read_bytes(), content_type=BUNDLE_MEDIA_TYPE)
+    job = client.get(response["Location"]).json()
+    assert (job["state"], job["error"]["code"]) == ("failed", "storage_moved")
+    assert StorageBackend.objects.get().identity == store_from_settings(target_url).identity
+    assert not Blob.objects.exists() and not PackageVersion.objects.exists()
 
 
 def test_a_lingering_hold_is_not_left_behind_by_a_failed_final_phase(client, tmp_path, monkeypatch):
