@@ -16,7 +16,7 @@ from django.db import transaction
 from ingest import pipeline, staging
 from ingest.errors import IngestError
 from ingest.models import IngestJob, UploadSession
-from ingest.storage import refuse_uploads_when_disk_low
+from ingest.storage import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 
 _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 
@@ -80,6 +80,7 @@ def receive_bundle(
     """A whole bundle in one request: staged (hashed on the way) and queued."""
     if declared_size is not None and declared_size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(declared_size)
+    refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
     with receiving_job(bundle_name=bundle_name, replace=replace) as job:
         size, digest = staging.receive(stream, Path(job.staging_path), declared_size)
@@ -92,6 +93,7 @@ def open_upload(*, size: int, expected_digest: str, file_name: str, replace: boo
         raise IngestError("invalid_size", f"size must be a positive number of bytes, not {size}.", field="size")
     if size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(size)
+    refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
     return UploadSession.objects.create(size=size, expected_digest=expected_digest, file_name=file_name,
                                         replace=replace)
@@ -141,6 +143,7 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
     if session.offset != session.size:
         raise IngestError("upload_incomplete", f"Upload {session.pk} has {session.offset} of its {session.size} "
                           "bytes; send the rest before committing.", offset=session.offset, size=session.size)
+    refuse_uploads_while_storage_moves()
     expected = expected_digest or session.expected_digest
     if session.expected_digest and expected != session.expected_digest:
         raise IngestError("upload_digest_mismatch", f"The commit names {expected}, but the upload was opened for "
