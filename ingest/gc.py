@@ -2,7 +2,8 @@
 
 Safe while ingest runs. A blob is deleted only under its Blob row's lock (the lock ingest takes to
 record a blob as stored), only if no published version references it and no unfinished job has
-claimed it, and only if it is older than the protection window; staging and abandoned writes
+claimed it, only if it is older than the protection window, and never while a backup or storage
+migration copies blobs from a list it made earlier; staging and abandoned writes
 likewise only once they are older than the window.
 """
 
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from ingest import staging
 from ingest.models import Blob, IngestJob, OperationRun, UploadSession
-from ingest.operation_runs import recorded_run
+from ingest.operation_runs import maintenance_running, recorded_run
 from ingest.stages.store import blob_needed
 from ingest.storage import blob_store
 
@@ -36,17 +37,22 @@ class GcReport:
     staged_files: list[str] = field(default_factory=list)
     abandoned_uploads: list[str] = field(default_factory=list)
     abandoned_writes: int = 0
+    # Why unused blobs were kept this time (a backup or storage migration running), if they were.
+    blobs_kept_because: str = ""
 
     def to_json(self) -> dict:
         return {
             "dry_run": self.dry_run, "blobs": self.blobs, "blob_bytes": self.blob_bytes,
             "staged_files": self.staged_files, "abandoned_uploads": self.abandoned_uploads,
-            "abandoned_writes": self.abandoned_writes,
+            "abandoned_writes": self.abandoned_writes, "blobs_kept_because": self.blobs_kept_because,
         }
 
     def counts(self) -> dict:
-        return {"blobs": len(self.blobs), "blob_bytes": self.blob_bytes, "staged_files": len(self.staged_files),
-                "abandoned_uploads": len(self.abandoned_uploads), "abandoned_writes": self.abandoned_writes}
+        counts = {"blobs": len(self.blobs), "blob_bytes": self.blob_bytes, "staged_files": len(self.staged_files),
+                  "abandoned_uploads": len(self.abandoned_uploads), "abandoned_writes": self.abandoned_writes}
+        if self.blobs_kept_because:
+            counts["blobs_kept_because"] = self.blobs_kept_because
+        return counts
 
 
 def collect(protection: timedelta | None = None, dry_run: bool = False) -> GcReport:
@@ -67,6 +73,8 @@ def _collect(protection: timedelta | None, dry_run: bool) -> GcReport:
     if not dry_run:
         # Files being written are kept by their age alone: a write touches its file as it goes.
         report.abandoned_writes = blob_store().sweep_incomplete(older_than=time.time() - protection.total_seconds())
+    if report.blobs_kept_because:
+        logger.warning("GC kept every blob: %s", report.blobs_kept_because)
     logger.info("GC %s %d blobs (%d bytes), %d staged files, %d abandoned uploads, %d abandoned writes",
                 "would delete" if dry_run else "deleted", len(report.blobs), report.blob_bytes,
                 len(report.staged_files), len(report.abandoned_uploads), report.abandoned_writes)
@@ -82,6 +90,12 @@ def collect_blobs(cutoff, report: GcReport) -> None:
             # A blob without a row is one an ingest has just written and not yet recorded: wait for it.
             if row is None or row.created_at > cutoff or blob_needed(info.digest):
                 continue
+            # Asked under the row lock: a backup not yet visible here takes its snapshot later, when no version
+            # can reference this blob any more.
+            if run := maintenance_running():
+                report.blobs_kept_because = (f"{run.kind} run {run.pk} (started {run.started_at:%Y-%m-%d %H:%M:%S} "
+                                             f"UTC) is copying blobs")
+                return
             report.blobs.append(info.digest)
             report.blob_bytes += info.size
             if not report.dry_run:

@@ -143,6 +143,11 @@ class StorageBackend(models.Model):
     kind = models.CharField(max_length=16)
     identity = models.CharField(max_length=1024, help_text="Kind and location, without credentials.")
     locked_at = models.DateTimeField(auto_now_add=True)
+    url = models.CharField(max_length=1024, blank=True, help_text="STORAGE_URL of the backend, once a migration set it.")
+    # Set by migrate_storage for its final pass: no new ingest until the lock moves to this backend.
+    migrating_to = models.CharField(
+        max_length=1024, blank=True, help_text="Identity of the backend a storage migration is about to switch to."
+    )
 
     def __str__(self) -> str:
         return self.identity

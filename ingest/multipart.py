@@ -13,7 +13,7 @@ from ingest import services, staging
 from ingest.blobstore.base import digest_of
 from ingest.errors import IngestError
 from ingest.models import IngestJob
-from ingest.storage import refuse_uploads_when_disk_low
+from ingest.storage import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 
 BUNDLE_FIELD = "bundle"
 
@@ -56,6 +56,7 @@ class StagingUploadHandler(FileUploadHandler):
 
 
 def staged_multipart_bundle(request, *, replace: bool, expected_digest: str) -> IngestJob:
+    refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
     with services.receiving_job(bundle_name="", replace=replace) as job:
         handler = StagingUploadHandler(request, Path(job.staging_path))

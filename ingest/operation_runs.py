@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Iterator
 
+from django.conf import settings
 from django.utils import timezone
 
 from .models import OperationRun
@@ -33,3 +35,18 @@ def recorded_run(kind: OperationRun.Kind, target: str = "") -> Iterator[Operatio
 
 def last_success(kind: OperationRun.Kind) -> OperationRun | None:
     return OperationRun.objects.filter(kind=kind, succeeded=True).order_by("-finished_at").first()
+
+
+# These runs copy blobs from a list made when they started: a blob GC deleted meanwhile would be lost to them.
+BLOB_COPYING_KINDS = (OperationRun.Kind.BACKUP, OperationRun.Kind.MIGRATE_STORAGE)
+
+
+def maintenance_running() -> OperationRun | None:
+    """The newest unfinished backup or storage migration, if one runs.
+
+    A run left unfinished for longer than MAINTENANCE_GUARD_SECONDS is presumed crashed, so that
+    it does not keep GC away forever.
+    """
+    since = timezone.now() - timedelta(seconds=settings.MAINTENANCE_GUARD_SECONDS)
+    return (OperationRun.objects.filter(kind__in=BLOB_COPYING_KINDS, finished_at__isnull=True, started_at__gte=since)
+            .order_by("-started_at").first())

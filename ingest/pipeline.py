@@ -8,8 +8,9 @@ Three kinds of task drive it (see ``tasks.py``), each idempotent, so a task deli
   last layer hands over to ``finish`` (a database update decides which one does);
 - ``finish``: store the assets and image documents, then publish in one transaction.
 
-A job that fails or is cancelled releases what it held: its staging file, and the blobs it
-claimed that no published version and no other unfinished job uses.
+A job that fails or is cancelled releases what it held: the blobs it claimed that no published
+version and no other unfinished job uses, and its staging file, unless the failure says nothing
+against the bundle (``RETRYABLE_ERRORS``): then the file stays for a retry, until GC sweeps it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -33,10 +35,16 @@ from ingest.stages.store import blob_needed, store_documents_and_assets
 from ingest.stages.validate import BundlePlan, validate_bundle
 from ingest.stages.verify_images import plan_images, verify_and_store_layer
 from ingest.storage import blob_store
+from registry_site import metrics
 
 logger = logging.getLogger(__name__)
 Stage = IngestJob.Stage
 UNFINISHED = IngestJob.UNFINISHED_STATES
+
+INTERNAL_ERROR = "internal_error"
+WORKER_LOST = "worker_lost"
+# Failures of the registry, not of the bundle: the same bundle may well succeed when retried.
+RETRYABLE_ERRORS = frozenset({INTERNAL_ERROR, WORKER_LOST, "blob_store_unstable"})
 
 
 def inspect_limits() -> InspectLimits:
@@ -54,6 +62,15 @@ def _running(job_id) -> IngestJob | None:
 
 
 @contextmanager
+def _job_logs(job: IngestJob):
+    """Every log line of the job's tasks names it, and its package and version once validation knows them."""
+    with structlog.contextvars.bound_contextvars(
+        job_id=str(job.pk), package=job.package_name or None, version=job.version or None
+    ):
+        yield
+
+
+@contextmanager
 def _job_errors(job: IngestJob):
     """Turn whatever stops a stage into the job's end: failed with a reason, or released after a cancel."""
     try:
@@ -64,8 +81,8 @@ def _job_errors(job: IngestJob):
         fail(job, error)
     except Exception as error:  # every failure ends the job cleanly, and is logged whole
         logger.exception("Ingest job %s failed unexpectedly", job.pk)
-        fail(job, IngestError("internal_error", f"The registry failed while processing the bundle: "
-                                                f"{type(error).__name__}: {error}."))
+        fail(job, IngestError(INTERNAL_ERROR, f"The registry failed while processing the bundle: "
+                                              f"{type(error).__name__}: {error}."))
 
 
 def _plan(job: IngestJob, reader: BundleReader) -> BundlePlan:
@@ -81,11 +98,12 @@ def run(job_id) -> None:
     job = _running(job_id)
     if job is None:
         return
-    with _job_errors(job):
+    with _job_logs(job), _job_errors(job):
         begin_stage(job, Stage.RECEIVE, job.bundle_size)
         job.bundle_digest = check_bundle_digest(job, Progress(job.pk, Stage.RECEIVE))
         IngestJob.objects.filter(pk=job.pk).update(bundle_digest=job.bundle_digest)
         end_stage(job, Stage.RECEIVE)
+        metrics.INGEST_BUNDLE_BYTES.inc(job.bundle_size)
 
         begin_stage(job, Stage.INSPECT, job.bundle_size)
         inventory = inspect_bundle(job.staging_path, inspect_limits())
@@ -95,6 +113,7 @@ def run(job_id) -> None:
             begin_stage(job, Stage.VALIDATE)
             plan = validate_bundle(reader, inventory)
             IngestJob.objects.filter(pk=job.pk).update(package_name=plan.name, version=plan.version)
+            structlog.contextvars.bind_contextvars(package=plan.name, version=plan.version)
             identical = existing_outcome(job, find_version(plan.name, plan.version), plan)
             end_stage(job, Stage.VALIDATE)
             if identical is not None:
@@ -119,7 +138,7 @@ def verify_layer(job_id, digest: str) -> None:
     job = _running(job_id)
     if job is None:
         return
-    with _job_errors(job):
+    with _job_logs(job), _job_errors(job):
         claims = list(job.blobs.filter(role="layer", digest=digest))
         if claims and not all(claim.stored for claim in claims):
             first, *others = claims
@@ -155,7 +174,7 @@ def finish(job_id) -> None:
     job = _running(job_id)
     if job is None:
         return
-    with _job_errors(job):
+    with _job_logs(job), _job_errors(job):
         with BundleReader(job.staging_path) as reader:
             remaining = job.blobs.filter(stored=False).exclude(role="layer")
             begin_stage(job, Stage.STORE, sum(claim.size for claim in remaining))
@@ -168,6 +187,12 @@ def finish(job_id) -> None:
         end_stage(job, Stage.PUBLISH)
         _release_staging(job)
         JobBlob.objects.filter(job=job).delete()
+        _succeeded()
+
+
+def _succeeded() -> None:
+    logger.info("Ingest job succeeded")
+    metrics.count_finished_job("succeeded")
 
 
 def _succeed_as(job: IngestJob, version) -> None:
@@ -176,18 +201,21 @@ def _succeed_as(job: IngestJob, version) -> None:
         state=IngestJob.State.SUCCEEDED, package_version=version, finished_at=timezone.now()
     )
     release(job)
+    _succeeded()
 
 
 def fail(job: IngestJob, error: IngestError) -> None:
     logger.info("Ingest job %s failed: %s %s", job.pk, error.code, error.message)
-    IngestJob.objects.filter(pk=job.pk, state__in=UNFINISHED).update(
+    failed = IngestJob.objects.filter(pk=job.pk, state__in=UNFINISHED).update(
         state=IngestJob.State.FAILED,
         error_code=error.code,
         error_message=error.message,
         error_details=error.details,
         finished_at=timezone.now(),
     )
-    release(job)
+    if failed:
+        metrics.count_finished_job("failed", error.code)
+    release(job, keep_staging=error.code in RETRYABLE_ERRORS)
 
 
 def cancel(job: IngestJob) -> bool:
@@ -196,6 +224,7 @@ def cancel(job: IngestJob) -> bool:
         state=IngestJob.State.CANCELLED, finished_at=timezone.now()
     )
     if cancelled:
+        metrics.count_finished_job("cancelled")
         # A running task notices at its next progress write and releases again: harmless.
         release(job)
     return bool(cancelled)
@@ -205,9 +234,10 @@ def _release_staging(job: IngestJob) -> None:
     staging.remove(job.staging_path)
 
 
-def release(job: IngestJob) -> None:
-    """Give back what an unsuccessful job held: its staging file and the blobs only it needed."""
-    _release_staging(job)
+def release(job: IngestJob, keep_staging: bool = False) -> None:
+    """Give back what an unsuccessful job held: the blobs only it needed, and its staging file unless kept."""
+    if not keep_staging:
+        _release_staging(job)
     store = blob_store()
     for digest in set(JobBlob.objects.filter(job=job).values_list("digest", flat=True)):
         with transaction.atomic():

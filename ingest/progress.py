@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from registry_site import metrics
+
 from .models import IngestJob, JobStage
+
+logger = logging.getLogger(__name__)
 
 
 class JobCancelled(Exception):
@@ -26,7 +31,15 @@ def begin_stage(job: IngestJob, stage: str, bytes_total: int = 0) -> None:
 
 
 def end_stage(job: IngestJob, stage: str) -> None:
-    JobStage.objects.filter(job=job, stage=stage).update(finished_at=timezone.now(), bytes_done=F("bytes_total"))
+    finished = timezone.now()
+    ended = JobStage.objects.filter(job=job, stage=stage)
+    ended.update(finished_at=finished, bytes_done=F("bytes_total"))
+    # From the stage's first start: a fanned-out stage spans several tasks.
+    started = ended.values_list("started_at", flat=True).first()
+    if started is not None:
+        seconds = (finished - started).total_seconds()
+        metrics.INGEST_STAGE_DURATION.labels(stage).observe(seconds)
+        logger.info("Ingest stage %s finished in %.1f s", stage, seconds)
 
 
 class Progress:

@@ -16,7 +16,7 @@ from django.db import transaction
 from ingest import pipeline, staging
 from ingest.errors import IngestError
 from ingest.models import IngestJob, UploadSession
-from ingest.storage import refuse_uploads_when_disk_low
+from ingest.storage import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 
 _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 
@@ -80,6 +80,7 @@ def receive_bundle(
     """A whole bundle in one request: staged (hashed on the way) and queued."""
     if declared_size is not None and declared_size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(declared_size)
+    refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
     with receiving_job(bundle_name=bundle_name, replace=replace) as job:
         size, digest = staging.receive(stream, Path(job.staging_path), declared_size)
@@ -92,6 +93,7 @@ def open_upload(*, size: int, expected_digest: str, file_name: str, replace: boo
         raise IngestError("invalid_size", f"size must be a positive number of bytes, not {size}.", field="size")
     if size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(size)
+    refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
     return UploadSession.objects.create(size=size, expected_digest=expected_digest, file_name=file_name,
                                         replace=replace)
@@ -141,6 +143,7 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
     if session.offset != session.size:
         raise IngestError("upload_incomplete", f"Upload {session.pk} has {session.offset} of its {session.size} "
                           "bytes; send the rest before committing.", offset=session.offset, size=session.size)
+    refuse_uploads_while_storage_moves()
     expected = expected_digest or session.expected_digest
     if session.expected_digest and expected != session.expected_digest:
         raise IngestError("upload_digest_mismatch", f"The commit names {expected}, but the upload was opened for "
@@ -176,3 +179,43 @@ def cancel_job(job: IngestJob) -> IngestJob:
                           state=job.state)
     job.refresh_from_db()
     return job
+
+
+def retry_job(job: IngestJob) -> IngestJob:
+    """A new job for the bundle a failed job left staged; the staging file moves to the new job.
+
+    Only failures of the registry keep the bundle (``pipeline.RETRYABLE_ERRORS``), and only until
+    GC sweeps it; a bundle that was itself at fault would fail the same way again.
+    """
+    with transaction.atomic():
+        job = IngestJob.objects.select_for_update().get(pk=job.pk)
+        if job.state != IngestJob.State.FAILED:
+            raise IngestError("job_not_failed", f"Job {job.pk} is {job.state}; only failed jobs can be retried.",
+                              state=job.state)
+        if retried_as := job.error_details.get("retried_as"):
+            raise IngestError("job_retried", f"Job {job.pk} was already retried as job {retried_as}.",
+                              retried_as=retried_as)
+        if job.error_code not in pipeline.RETRYABLE_ERRORS:
+            raise IngestError("bundle_gone", f"Job {job.pk} failed because of its bundle ({job.error_code}); its "
+                              "staged copy was removed. Fix the bundle and upload it again.", error_code=job.error_code)
+        staged = Path(job.staging_path)
+        if not job.staging_path or not staged.is_file():
+            raise IngestError("bundle_gone", f"The staged bundle of job {job.pk} is gone (garbage collection removes "
+                              "it after GC_PROTECTION_SECONDS). Upload the bundle again.")
+        retry_id = uuid.uuid4()
+        retry = IngestJob.objects.create(
+            id=retry_id, bundle_name=job.bundle_name, bundle_size=job.bundle_size, bundle_digest=job.bundle_digest,
+            expected_digest=job.expected_digest, replace=job.replace, staging_path=str(staging.bundle_path(retry_id)),
+        )
+        IngestJob.objects.filter(pk=job.pk).update(
+            staging_path="", error_details={**job.error_details, "retried_as": str(retry.pk)}
+        )
+        # Fresh for GC's protection window, then owned by the new job. A concurrent GC sweep that won the
+        # race makes the rename fail, and the whole retry with it.
+        try:
+            os.utime(staged)
+            staged.rename(retry.staging_path)
+        except FileNotFoundError:
+            raise IngestError("bundle_gone", f"The staged bundle of job {job.pk} was just removed by garbage "
+                              "collection. Upload the bundle again.") from None
+        return _queue(retry)

@@ -6,7 +6,7 @@ import shutil
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from .blobstore import BlobStore, open_store
 from .errors import IngestError
@@ -21,7 +21,8 @@ class StorageBackendMismatch(RuntimeError):
             f"Refusing to start: this registry's blobs live in {locked.identity} (locked {locked.locked_at:%Y-%m-%d}), "
             f"but STORAGE_URL now points at {configured.identity}. Starting on an empty backend would lose every "
             f"package. To move the blobs, run `python manage.py migrate_storage --to {settings.STORAGE_URL}` with "
-            f"the old settings; to keep the old backend, set STORAGE_URL back."
+            f"the old settings; to keep the old backend, set STORAGE_URL back"
+            f"{f' to {locked.url}' if locked.url else ''}."
         )
         self.locked = locked
         self.configured = configured
@@ -58,6 +59,52 @@ def ensure_backend_lock(store: BlobStore | None = None) -> StorageBackend:
     if locked.identity != store.identity:
         raise StorageBackendMismatch(locked, store)
     return locked
+
+
+def locked_backend() -> StorageBackend | None:
+    """The lock as it is now (one cheap read): a migration may have moved it since this process started."""
+    return StorageBackend.objects.filter(pk=1).first()
+
+
+def locked_backend_for_recording() -> StorageBackend | None:
+    """The lock, held shared until the caller's transaction ends, so a migration cannot switch it meanwhile.
+
+    PostgreSQL: FOR SHARE lets every recording run in parallel and only the switch waits. SQLite runs
+    its transactions one at a time already (IMMEDIATE mode), so a plain read is just as safe there.
+    """
+    if connection.vendor == "postgresql":
+        return next(iter(StorageBackend.objects.raw(
+            f"SELECT * FROM {StorageBackend._meta.db_table} WHERE id = 1 FOR SHARE")), None)
+    return locked_backend()
+
+
+def storage_moved(locked: StorageBackend) -> IngestError:
+    return IngestError(
+        "storage_moved",
+        f"The registry's blobs moved to {locked.identity} (locked {locked.locked_at:%Y-%m-%d %H:%M:%S} UTC), but "
+        f"this process still writes to {blob_store().identity}; nothing was stored. Restart this process with "
+        f"STORAGE_URL={locked.url or 'the URL of ' + locked.identity}.",
+        locked=locked.identity, configured=blob_store().identity,
+    )
+
+
+def check_store_is_locked(store: BlobStore, locked: StorageBackend | None) -> None:
+    """Refuse to write to a backend the registry no longer uses (it was migrated while this process ran)."""
+    if locked is not None and locked.identity != store.identity:
+        raise storage_moved(locked)
+
+
+def refuse_uploads_while_storage_moves() -> None:
+    """New ingest waits for a storage migration's final pass, and never starts on a backend that was left."""
+    locked = locked_backend()
+    check_store_is_locked(blob_store(), locked)
+    if locked is not None and locked.migrating_to:
+        raise IngestError(
+            "storage_migration",
+            f"The registry is moving its blobs to {locked.migrating_to} and accepts no uploads during the final "
+            "copy; retry in a minute.",
+            migrating_to=locked.migrating_to,
+        )
 
 
 def free_disk() -> dict[str, int]:

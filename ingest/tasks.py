@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ingest import gc, pipeline
@@ -12,7 +12,7 @@ from ingest.errors import IngestError
 
 from .models import IngestJob
 
-STUCK_JOB_ERROR = "worker_lost"
+STUCK_JOB_ERROR = pipeline.WORKER_LOST
 
 
 @shared_task(name="ingest.run_ingest")
@@ -30,21 +30,31 @@ def finish_ingest(job_id: str) -> None:
     pipeline.finish(job_id)
 
 
+def _stuck_cutoff():
+    return timezone.now() - timedelta(seconds=settings.INGEST_STUCK_AFTER_SECONDS)
+
+
+def stuck_jobs() -> QuerySet[IngestJob]:
+    """Running jobs with no heartbeat for INGEST_STUCK_AFTER_SECONDS: their worker was lost."""
+    cutoff = _stuck_cutoff()
+    stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    return IngestJob.objects.filter(stale, state=IngestJob.State.RUNNING)
+
+
 @shared_task(name="ingest.reap_stuck_jobs")
 def reap_stuck_jobs() -> int:
     """Fail running jobs whose heartbeat stopped, so none stays "running" forever."""
-    cutoff = timezone.now() - timedelta(seconds=settings.INGEST_STUCK_AFTER_SECONDS)
-    stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
     error = IngestError(
         STUCK_JOB_ERROR,
         f"No progress for over {settings.INGEST_STUCK_AFTER_SECONDS} seconds: the worker running this job was "
-        "lost. Upload the bundle again.",
+        "lost. Retry the job (its bundle is kept for a while) or upload the bundle again.",
     )
-    stuck = list(IngestJob.objects.filter(stale, state=IngestJob.State.RUNNING))
+    stuck = list(stuck_jobs())
     for job in stuck:
         pipeline.fail(job, error)
     # Still receiving (no size yet) long after it began: the web process serving the upload died.
-    interrupted = list(IngestJob.objects.filter(state=IngestJob.State.QUEUED, bundle_size=0, created_at__lt=cutoff))
+    interrupted = list(IngestJob.objects.filter(state=IngestJob.State.QUEUED, bundle_size=0,
+                                                created_at__lt=_stuck_cutoff()))
     for job in interrupted:
         pipeline.fail(job, IngestError("upload_interrupted", "The upload of this bundle broke off before it was "
                                        "received whole. Upload it again."))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Iterable
 
 from django.db import transaction
 from django.db.models import Sum
@@ -109,3 +110,52 @@ def remove_version(version: PackageVersion) -> list[str]:
         version.delete()
         still_used = set(VersionBlob.objects.filter(blob_id__in=digests).values_list("blob_id", flat=True))
     return sorted(digests - still_used)
+
+
+def remove_versions(versions: Iterable[PackageVersion]) -> list[str]:
+    """Remove several versions at once (all or none); return the digests no remaining version uses."""
+    with transaction.atomic():
+        return sorted({digest for version in versions for digest in remove_version(version)})
+
+
+@dataclass
+class BlobUse:
+    blob: Blob
+    roles: list[str] = field(default_factory=list)
+    # Versions outside the removal that use the blob too: they keep it.
+    kept_by: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RemovalPlan:
+    """What removing some versions would do to their blobs, before anything is removed."""
+
+    versions: list[PackageVersion]
+    garbage: list[BlobUse]
+    kept: list[BlobUse]
+
+    @property
+    def garbage_bytes(self) -> int:
+        return sum(use.blob.size for use in self.garbage)
+
+
+def removal_plan(versions: Iterable[PackageVersion]) -> RemovalPlan:
+    """The blobs only these versions use (garbage for GC once they are removed), and those other versions keep."""
+    versions = list(versions)
+    removed = [version.pk for version in versions]
+    uses: dict[str, BlobUse] = {}
+    for link in VersionBlob.objects.filter(version_id__in=removed).select_related("blob").order_by("blob_id", "role"):
+        use = uses.setdefault(link.blob_id, BlobUse(link.blob))
+        if link.role not in use.roles:
+            use.roles.append(link.role)
+    others = (VersionBlob.objects.filter(blob_id__in=uses).exclude(version_id__in=removed)
+              .select_related("version__package").order_by("version__package__name", "version__version"))
+    for link in others:
+        kept_by = uses[link.blob_id].kept_by
+        if str(link.version) not in kept_by:
+            kept_by.append(str(link.version))
+    return RemovalPlan(
+        versions=versions,
+        garbage=[use for use in uses.values() if not use.kept_by],
+        kept=[use for use in uses.values() if use.kept_by],
+    )

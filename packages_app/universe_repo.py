@@ -39,7 +39,7 @@ from django.views.decorators.http import require_safe
 from ingest.universe.resource import asset_urls, file_name_of, image_references
 
 from ingest.errors import IngestError
-from registry_site.auth import WWW_AUTHENTICATE, reader_of
+from registry_site.auth import WWW_AUTHENTICATE, acting_for, reader_of
 
 from .clusters import EVERYTHING, Visibility, dcos_version_of, find_cluster, visibility_of
 from .coordinates import registry_host, resource_url, split_reference
@@ -418,6 +418,7 @@ def cluster_repo(request, name: str):
 
 
 def _serve_cluster(request, cluster):
+    acting_for(request, cluster.name)
     dcos = dcos_version_of(cluster) or dcos_version(request.headers.get("User-Agent"))
     return _serve(request, dcos, visibility_of(cluster))
 

@@ -30,19 +30,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        principal = user_principal(request.user)
-        obj.created_by = principal.label
+        obj.created_by = user_principal(request.user).label
         plaintext = issue(obj)
-        audit.record(principal, AuditEvent.Action.TOKEN_CREATE, str(obj), request.META.get("REMOTE_ADDR"),
-                     scope=obj.scope, cluster=obj.cluster.name if obj.cluster else "")
+        audit.record_admin(request, AuditEvent.Action.TOKEN_CREATE, str(obj), scope=obj.scope,
+                           cluster=obj.cluster.name if obj.cluster else "")
         messages.warning(request, f"Token {obj.name}: {plaintext} — copy it now, it is not shown again.")
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):
-        principal = user_principal(request.user)
         for token in queryset.filter(revoked_at__isnull=True):
             revoke_token(token)
-            audit.record(principal, AuditEvent.Action.TOKEN_REVOKE, str(token), request.META.get("REMOTE_ADDR"))
+            audit.record_admin(request, AuditEvent.Action.TOKEN_REVOKE, str(token))
             messages.success(request, f"Revoked {token}.")
 
 

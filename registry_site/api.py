@@ -21,6 +21,8 @@ STATUS_BY_CODE = {
     "job_finished": status.HTTP_409_CONFLICT,
     "version_conflict": status.HTTP_409_CONFLICT,
     "insufficient_storage": status.HTTP_507_INSUFFICIENT_STORAGE,
+    "storage_migration": status.HTTP_503_SERVICE_UNAVAILABLE,
+    "storage_moved": status.HTTP_503_SERVICE_UNAVAILABLE,
     "package_not_found": status.HTTP_404_NOT_FOUND,
     "version_not_found": status.HTTP_404_NOT_FOUND,
     "cluster_not_found": status.HTTP_404_NOT_FOUND,

@@ -6,7 +6,7 @@ import csv
 import json
 from typing import Iterable, Iterator
 
-from .auth import Principal
+from .auth import Principal, user_principal
 from .models import AuditEvent
 
 EXPORT_FIELDS = ["created_at", "actor", "action", "target", "cluster", "remote_addr", "details"]
@@ -22,6 +22,11 @@ def record(principal: Principal, action: str, target: str = "", remote_addr: str
 def record_request(request, action: str, target: str = "", **details) -> AuditEvent:
     """Record what the caller of ``request`` did (DRF's request.user is its Principal)."""
     return record(request.user, action, target, request.META.get("REMOTE_ADDR"), **details)
+
+
+def record_admin(request, action: str, target: str = "", **details) -> AuditEvent:
+    """Record what a user did in the admin (where request.user is the Django user)."""
+    return record(user_principal(request.user), action, target, request.META.get("REMOTE_ADDR"), **details)
 
 
 class _Line:

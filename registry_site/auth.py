@@ -61,10 +61,6 @@ def anonymous() -> Principal:
     return ANONYMOUS
 
 
-def token_principal(token: ApiToken) -> Principal:
-    return Principal("token", token.name, token.scope, token.cluster, token.key_id)
-
-
 def user_principal(user) -> Principal:
     # Staff manage the registry in the admin; other users may only read.
     return Principal("user", user.get_username(), ADMIN if user.is_staff else READ)
@@ -90,11 +86,23 @@ def presented_token(request) -> str | None:
     raise IngestError("invalid_token", f"Authorization scheme {kind!r} is not supported: send 'Bearer <token>'.")
 
 
+def acting_for(request, cluster: str) -> None:
+    """Mark the request as made for ``cluster``: its log line and metrics say so."""
+    request.registry_cluster = cluster
+
+
+def token_principal(request, plaintext: str) -> Principal:
+    token = resolve(plaintext)
+    if token.cluster is not None:
+        acting_for(request, token.cluster.name)
+    return Principal("token", token.name, token.scope, token.cluster, token.key_id)
+
+
 def principal_of(request) -> Principal:
     """Who asks, from a token or the session of a logged-in user; IngestError ``invalid_token`` for a bad token."""
     plaintext = presented_token(request)
     if plaintext is not None:
-        return token_principal(resolve(plaintext))
+        return token_principal(request, plaintext)
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and user.is_active:
         return user_principal(user)
@@ -122,8 +130,7 @@ class RegistryAuthentication(SessionAuthentication):
     def authenticate(self, request):
         plaintext = presented_token(request._request)
         if plaintext is not None:
-            token = resolve(plaintext)
-            return token_principal(token), token
+            return token_principal(request._request, plaintext), None
         found = super().authenticate(request)
         return (user_principal(found[0]), None) if found else None
 

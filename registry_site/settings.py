@@ -97,6 +97,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: it times and logs the whole request.
+    "registry_site.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -198,6 +200,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Garbage (unused blobs, abandoned staging and writes) younger than this is never collected.
 GC_PROTECTION_SECONDS = env_int("GC_PROTECTION_SECONDS", 6 * 3600)
+# GC deletes no blob while a backup or storage migration runs; a run unfinished for longer is presumed crashed.
+MAINTENANCE_GUARD_SECONDS = env_int("MAINTENANCE_GUARD_SECONDS", 24 * 3600)
 
 # A running ingest job with no heartbeat for this long is failed by the reaper.
 INGEST_STUCK_AFTER_SECONDS = env_int("INGEST_STUCK_AFTER_SECONDS", 900)
@@ -238,10 +242,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# Logs: one line per event, rendered by structlog (registry_site/logs.py). JSON unless LOG_FORMAT says
+# otherwise; the run command sets console for its children.
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
+if LOG_FORMAT not in ("json", "console"):
+    raise ValueError(f"LOG_FORMAT={LOG_FORMAT!r}: expected json or console.")
+LOGGING_CONFIG = "registry_site.logs.configure"
+LOGGING = {"format": LOG_FORMAT, "level": os.environ.get("LOG_LEVEL", "INFO")}
+
+# A worker in its own container serves its processes' metrics on this port (0: off).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ingest.bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.gc import GcReport, collect, collect_blobs
-from ingest.models import Blob, IngestJob, JobBlob, UploadSession
+from ingest.models import Blob, IngestJob, JobBlob, OperationRun, UploadSession
 from packages_app.models import PackageVersion
 from tests.bundles import AssetSpec, make_bundle
 
@@ -146,8 +146,6 @@ def test_gc_racing_ingest_never_takes_a_blob_a_version_needs(client, tmp_path, r
 
 
 def test_a_run_is_recorded_for_operators_and_metrics_but_a_dry_run_is_not():
-    from ingest.models import OperationRun
-
     collect(dry_run=True)
     assert not OperationRun.objects.exists()
     collect()
@@ -155,3 +153,28 @@ def test_a_run_is_recorded_for_operators_and_metrics_but_a_dry_run_is_not():
     assert run.kind == "gc" and run.succeeded is True and run.finished_at is not None
     assert run.summary == {"blobs": 0, "blob_bytes": 0, "staged_files": 0, "abandoned_uploads": 0,
                            "abandoned_writes": 0}
+
+
+@pytest.mark.parametrize("kind", ["backup", "migrate_storage"])
+def test_no_blob_is_collected_while_a_backup_or_migration_copies_blobs(registry, settings, kind, capsys):
+    unused = stored_blob(registry, b"unused, but maybe in a running backup's snapshot")
+    running = OperationRun.objects.create(kind=kind)
+    report = collect()
+    assert report.blobs == [] and registry.exists(unused)
+    assert report.blobs_kept_because.startswith(f"{kind} run {running.pk} (started ")
+    assert OperationRun.objects.get(kind="gc").summary["blobs_kept_because"] == report.blobs_kept_because
+    call_command("gc", "--dry-run")
+    assert f"Kept every unused blob: {kind} run {running.pk}" in capsys.readouterr().out
+
+    # A run unfinished for longer than the guard is presumed crashed: it no longer holds GC back.
+    OperationRun.objects.filter(pk=running.pk).update(
+        started_at=timezone.now() - timedelta(seconds=settings.MAINTENANCE_GUARD_SECONDS + 60))
+    assert collect().blobs == [unused] and not registry.exists(unused)
+
+
+def test_finished_maintenance_and_other_runs_do_not_hold_gc_back(registry):
+    OperationRun.objects.create(kind="backup", finished_at=timezone.now(), succeeded=False)
+    OperationRun.objects.create(kind="verify")
+    unused = stored_blob(registry, b"unused")
+    report = collect()
+    assert report.blobs == [unused] and report.blobs_kept_because == ""

@@ -110,6 +110,11 @@ class S3BlobStore(BlobStore):
         self._client = client
 
     @property
+    def client(self):
+        """The boto3 client, for tools that keep other objects beside the blobs (backups)."""
+        return self._client
+
+    @property
     def identity(self) -> str:
         return f"s3:{self.endpoint_url or 'aws'}/{self.bucket}/{self.prefix}"
 

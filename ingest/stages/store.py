@@ -22,8 +22,10 @@ from ingest.bundle.reader import BundleReader
 from ingest.errors import IngestError
 from ingest.models import Blob, IngestJob, JobBlob
 from ingest.progress import Progress
+from ingest.storage import check_store_is_locked, locked_backend, locked_backend_for_recording
 from ingest.streams import ObservedReader
 from packages_app.models import VersionBlob
+from registry_site import metrics
 
 # A blob deleted by a concurrent cleanup between our write and our claim is written again.
 WRITE_ATTEMPTS = 3
@@ -50,6 +52,7 @@ def _write_or_check(store: BlobStore, claim: JobBlob, source: BinaryIO) -> None:
         for _ in copier.chunks(source):
             pass
         copier.verify(claim.digest, claim.size)
+        metrics.BLOB_DEDUPLICATED_BYTES.inc(claim.size)
     else:
         store.put(source, expected_digest=claim.digest, expected_size=claim.size)
 
@@ -64,9 +67,14 @@ def store_claimed(
 
     ``after_read`` runs once the source was read to its end: the place for checks of what
     was observed on the way (a layer's diff_id).
+
+    A migrate_storage may have moved the registry to another backend since this process started:
+    then nothing is written here, and a blob written just before the switch is not recorded (the
+    lock is read shared in the recording transaction, so the switch waits for it or it sees the switch).
     """
     member = member_of(claim)
     for _ in range(WRITE_ATTEMPTS):
+        check_store_is_locked(store, locked_backend())
         try:
             with open_source() as source:
                 _write_or_check(store, claim, source)
@@ -76,6 +84,7 @@ def store_claimed(
             raise IngestError("member_corrupt", f"Member {member} is corrupt: {error}.", member=member) from None
         after_read()
         with transaction.atomic():
+            check_store_is_locked(store, locked_backend_for_recording())
             Blob.objects.select_for_update().get_or_create(
                 digest=claim.digest, defaults={"size": claim.size, "media_type": claim.media_type}
             )

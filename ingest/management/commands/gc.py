@@ -26,3 +26,5 @@ class Command(BaseCommand):
         self.stdout.write(f"{verb} {len(report.blobs)} blobs ({report.blob_bytes} bytes), "
                           f"{len(report.staged_files)} staged files, {len(report.abandoned_uploads)} abandoned "
                           f"uploads, {report.abandoned_writes} abandoned writes.")
+        if report.blobs_kept_because:
+            self.stdout.write(f"Kept every unused blob: {report.blobs_kept_because}.")

@@ -1,5 +1,9 @@
 """Run the whole registry in the foreground: the web server and a Celery worker.
 
+The children share a Prometheus multiprocess directory (``$REGISTRY_DATA_DIR/metrics``, emptied
+at each start), so the web's /metrics adds up the counts of every web and worker process; they
+log in the readable console format unless LOG_FORMAT says otherwise.
+
 Both children get SIGTERM when this command gets Ctrl-C (SIGINT) or SIGTERM, and if either
 child dies the other is stopped too, so the pair never runs half-alive.
 """
@@ -7,6 +11,7 @@ child dies the other is stopped too, so the pair never runs half-alive.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,7 +49,7 @@ class Command(BaseCommand):
             "web": [
                 sys.executable, "-m", "gunicorn", "registry_site.wsgi:application",
                 "--bind", bind, "--workers", str(web_workers),
-                "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-",
+                "--worker-class", "gthread", "--threads", "4", "--config", "python:registry_site.gunicorn_conf",
             ],
             "worker": [
                 sys.executable, "-m", "celery", "--app", "registry_site", "worker",
@@ -54,7 +59,10 @@ class Command(BaseCommand):
             ],
         }
         # Own sessions: the terminal's Ctrl-C reaches only us, and we stop the children in order.
-        children = {name: subprocess.Popen(command, start_new_session=True) for name, command in commands.items()}
+        env = self._children_env()
+        children = {
+            name: subprocess.Popen(command, start_new_session=True, env=env) for name, command in commands.items()
+        }
         self.stdout.write(f"Registry running on http://{bind}/ (web pid {children['web'].pid}, "
                           f"worker pid {children['worker'].pid}); Ctrl-C stops both.")
 
@@ -67,6 +75,15 @@ class Command(BaseCommand):
         if exited is not None:
             raise CommandError(f"The {exited} process exited with code {children[exited].returncode}; stopped the rest.")
         self.stdout.write("Registry stopped.")
+
+    def _children_env(self) -> dict[str, str]:
+        metrics_dir = settings.DATA_DIR / "metrics"
+        # Counts of a previous run would otherwise be added to this one's.
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        env.setdefault("LOG_FORMAT", "console")
+        return env
 
     def _request_stop(self, signum, frame):
         self._stopping = True
