@@ -139,6 +139,9 @@ def run_one(size_gib: float, args) -> dict:
             env["DATABASE_URL"] = args.database
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=PROJECT_DIR, env=env,
                        check=True)
+        from tests.processes import manage
+
+        token = manage("tokens", "create", "--name", "bench", "--scope", "write", env=env).stdout.strip()
         port = args.port
         launcher = subprocess.Popen(
             [sys.executable, "manage.py", "runregistry", "--bind", f"127.0.0.1:{port}",
@@ -151,7 +154,8 @@ def run_one(size_gib: float, args) -> dict:
             print(f"[{size_gib} GiB] uploading {bundle_size / MiB:.0f} MiB...", flush=True)
             with open(bundle, "rb") as body:
                 response = requests.post(f"{base_url}/api/v1/bundles/", data=body, timeout=3600,
-                                         headers={"Content-Type": "application/vnd.dcos.universe.package+zip;version=v1"})
+                                         headers={"Content-Type": "application/vnd.dcos.universe.package+zip;version=v1",
+                                                  "Authorization": f"Bearer {token}"})
             response.raise_for_status()
             job_url = response.headers["Location"]
             while True:

@@ -59,8 +59,12 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not answer.")
 
 
+# Uploads need a write token, created when the registry starts.
+UPLOADER = requests.Session()
+
+
 def upload(base_url: str, data: bytes) -> None:
-    response = requests.post(f"{base_url}/api/v1/bundles/", data=data, headers={"Content-Type": BUNDLE_TYPE},
+    response = UPLOADER.post(f"{base_url}/api/v1/bundles/", data=data, headers={"Content-Type": BUNDLE_TYPE},
                              timeout=3600)
     response.raise_for_status()
     job_url = response.headers["Location"]
@@ -74,8 +78,12 @@ def start_registry(work: Path, port: int) -> subprocess.Popen:
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "STORAGE_URL")}
     env.update(REGISTRY_DATA_DIR=str(work / "registry"), DISK_FREE_THRESHOLD_BYTES="1",
-               PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", WEB_CONCURRENCY="2")
+               PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", WEB_CONCURRENCY="2", UPLOADS_PER_MINUTE="0")
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=PROJECT_DIR, env=env, check=True)
+    from tests.processes import manage
+
+    token = manage("tokens", "create", "--name", "bench", "--scope", "write", env=env).stdout.strip()
+    UPLOADER.headers["Authorization"] = f"Bearer {token}"
     process = subprocess.Popen([sys.executable, "manage.py", "runregistry", "--bind", f"127.0.0.1:{port}"],
                                cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_http(f"http://127.0.0.1:{port}/health")
@@ -176,7 +184,7 @@ def upload_corpus(base_url: str) -> int:
             archive.writestr("metadata.json", json.dumps(metadata))
         key = (metadata["name"], metadata["version"])
         suffix = "?replace=true" if key in uploaded else ""
-        response = requests.post(f"{base_url}/api/v1/bundles/{suffix}", data=buffer.getvalue(),
+        response = UPLOADER.post(f"{base_url}/api/v1/bundles/{suffix}", data=buffer.getvalue(),
                                  headers={"Content-Type": BUNDLE_TYPE}, timeout=60)
         response.raise_for_status()
         uploaded.add(key)

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -79,7 +78,6 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
 
     queryset = UploadSession.objects.all()
     serializer_class = UploadSessionSerializer
-    parser_classes = [JSONParser]
 
     def get_throttles(self):
         return [UploadRateThrottle()] if self.action == "create" else []
@@ -145,7 +143,6 @@ class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
     """Ingest jobs: filter with ``state``, ``stage``, ``package``, ``error_code``; cancel one."""
 
     serializer_class = IngestJobSerializer
-    parser_classes = [JSONParser]
     FILTERS = {"state": "state", "stage": "stage", "package": "package_name", "error_code": "error_code"}
 
     def get_queryset(self):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+import io
+
+from django.conf import settings
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -28,6 +32,7 @@ STATUS_BY_CODE = {
     "cluster_not_found": status.HTTP_404_NOT_FOUND,
     "token_not_found": status.HTTP_404_NOT_FOUND,
     "invalid_token": status.HTTP_401_UNAUTHORIZED,
+    "request_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
 }
 
 DRF_CODES = {
@@ -61,3 +66,22 @@ def exception_handler(exc, context):
     else:
         response.data = {"code": code, "message": str(getattr(exc, "detail", exc)), "details": {}}
     return response
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON bodies of at most API_MAX_JSON_BYTES: the API's documents are small, bundles have their own endpoints."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_JSON_BYTES
+        declared = parser_context["request"].META.get("CONTENT_LENGTH") if parser_context else None
+        body = stream.read(limit + 1) if stream is not None else b""
+        if (declared and declared.isdigit() and int(declared) > limit) or len(body) > limit:
+            raise IngestError("request_too_large", f"A JSON request body may have at most {limit} bytes; upload "
+                              "bundles to /api/v1/bundles/ or /api/v1/uploads/.", limit=limit)
+        return super().parse(io.BytesIO(body), media_type, parser_context)
+
+
+def server_error(request):
+    """What a failure looks like in production: a sentence and a code, never a stack trace (it goes to the log)."""
+    return JsonResponse({"code": "server_error", "message": "The registry failed to answer this request; the "
+                         "error is in its log.", "details": {}}, status=500)

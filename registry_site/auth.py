@@ -11,6 +11,7 @@ import binascii
 from dataclasses import dataclass
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -154,3 +155,14 @@ class ScopePermission(BasePermission):
                 f"This needs the {needed} scope; {principal.label} has {principal.scope}.")
         return True
 
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes our authentication: an API token as a bearer token."""
+
+    target_class = RegistryAuthentication
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "An API token (dcr_…): Authorization: Bearer <token>, or Basic with it as password."}

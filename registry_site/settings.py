@@ -75,6 +75,22 @@ ALLOWED_HOSTS = env_list(
 )
 CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
 
+# Largest JSON request body of the API (bundles and chunks have their own limits).
+API_MAX_JSON_BYTES = env_int("API_MAX_JSON_BYTES", 1024 * 1024)
+
+# Browsers: cookies only over HTTPS when the registry is served over it; no framing, no sniffing.
+SECURE_COOKIES = PUBLIC_BASE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+# Behind Admin Router or another TLS-terminating proxy that sets X-Forwarded-Proto.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 # Reads of the catalogue, /repo, /resource and /v2 need no token while this is on (the cluster network is
 # trusted); off, every read needs a token and a cluster's token sees only that cluster's packages.
 ANONYMOUS_READS = env_bool("ANONYMOUS_READS", True)
@@ -223,7 +239,7 @@ INGEST_PROGRESS_INTERVAL = float(os.environ.get("INGEST_PROGRESS_INTERVAL") or 0
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["registry_site.api.LimitedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "registry_site.api.exception_handler",

@@ -15,3 +15,5 @@ urlpatterns = [
     path("", include("packages_app.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "registry_site.api.server_error"

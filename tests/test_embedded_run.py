@@ -30,11 +30,11 @@ def scrape(base_url: str) -> dict[tuple, float]:
         return parse(response.read().decode())
 
 
-def check_metrics_and_logs_of_all_processes(base_url: str, tmp_path) -> None:
+def check_metrics_and_logs_of_all_processes(base_url: str, token: str, tmp_path) -> None:
     """A bundle ingested by the worker, requests served by two web workers: every scrape counts them all."""
     built = make_bundle(tmp_path / "bundle")
     upload = urllib.request.Request(f"{base_url}/api/v1/bundles/", data=built.path.read_bytes(), method="POST",
-                                    headers={"Content-Type": BUNDLE_MEDIA_TYPE})
+                                    headers={"Content-Type": BUNDLE_MEDIA_TYPE, "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(upload, timeout=30) as response:
         job_url = f"{base_url}/api/v1/jobs/{json.load(response)['id']}/"
     job = wait_until(lambda: (job := get_json(job_url)[1])["state"] in ("succeeded", "failed") and job,
@@ -83,7 +83,9 @@ def test_run_command_serves_ready_and_stops_on_ctrl_c(tmp_path):
             timeout=60, what="the worker to reap the stale job", interval=1,
         )
 
-        check_metrics_and_logs_of_all_processes(f"http://127.0.0.1:{port}", tmp_path)
+        # An operator's first step: a token to upload with.
+        token = manage("tokens", "create", "--name", "operator", "--scope", "write", env=env).stdout.strip()
+        check_metrics_and_logs_of_all_processes(f"http://127.0.0.1:{port}", token, tmp_path)
 
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=60) == 0

@@ -17,6 +17,7 @@ from ingest.bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
 from ingest.storage import blob_store
 from packages_app.models import PackageVersion, VersionBlob
+from registry_site.tokens import create_token
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.processes import PROJECT_DIR, registry_env, stop, wait_until
 from tests.services import redis_url
@@ -36,8 +37,11 @@ def live_registry(postgres_database, live_server, settings, tmp_path, use_broker
     settings.STAGING_DIR = tmp_path / "staging"
     settings.STAGING_DIR.mkdir()
     settings.DISK_FREE_THRESHOLD_BYTES = 1
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {create_token('uploader', 'write')[1]}"
     return {
         "url": live_server.url,
+        "http": http,
         "env": registry_env(
             tmp_path / "worker-data",
             DATABASE_URL=postgres_database,
@@ -72,27 +76,28 @@ def poll_job(base_url: str, job_url: str, timeout: float = 120) -> dict:
     return wait_until(finished, timeout=timeout, what=f"job {job_url} to finish", interval=0.5)
 
 
-def upload_raw(base_url: str, path) -> str:
+def upload_raw(registry: dict, path) -> str:
     with open(path, "rb") as bundle:
-        response = requests.post(f"{base_url}/api/v1/bundles/", data=bundle, timeout=60,
+        response = registry["http"].post(f"{registry['url']}/api/v1/bundles/", data=bundle, timeout=60,
                                  headers={"Content-Type": BUNDLE_MEDIA_TYPE})
     assert response.status_code == 202, response.text
     return response.headers["Location"]
 
 
-def upload_resumable(base_url: str, path, chunk_size: int = 256 * 1024) -> str:
+def upload_resumable(registry: dict, path, chunk_size: int = 256 * 1024) -> str:
     size = path.stat().st_size
     digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    session = requests.post(f"{base_url}/api/v1/uploads/", json={"size": size, "sha256": digest,
+    http = registry["http"]
+    session = http.post(f"{registry['url']}/api/v1/uploads/", json={"size": size, "sha256": digest,
                                                                   "file_name": path.name}, timeout=10).json()
     with open(path, "rb") as bundle:
         offset = 0
         while chunk := bundle.read(chunk_size):
-            response = requests.put(session["url"], data=chunk, timeout=30,
+            response = http.put(session["url"], data=chunk, timeout=30,
                                     headers={"Content-Range": f"bytes {offset}-{offset + len(chunk) - 1}/{size}"})
             assert response.status_code == 200, response.text
             offset += len(chunk)
-    response = requests.post(session["url"] + "commit/", json={}, timeout=10)
+    response = http.post(session["url"] + "commit/", json={}, timeout=10)
     assert response.status_code == 202, response.text
     return response.headers["Location"]
 
@@ -119,7 +124,7 @@ def test_upload_is_ingested_by_a_real_worker(storage, upload, live_registry, req
     ])
     worker = start_worker(env)
     try:
-        job = poll_job(live_registry["url"], upload(live_registry["url"], built.path))
+        job = poll_job(live_registry["url"], upload(live_registry, built.path))
     finally:
         stop(worker)
     assert_published(job, built)
@@ -136,7 +141,7 @@ def test_a_killed_worker_is_replaced_and_the_job_completes(live_registry, local_
     )
     worker = start_worker(env)
     try:
-        job_url = upload_raw(live_registry["url"], built.path)
+        job_url = upload_raw(live_registry, built.path)
         job_id = job_url.rstrip("/").rsplit("/", 1)[-1]
 
         def layers_under_way():
