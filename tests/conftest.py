@@ -134,6 +134,8 @@ def registry(transactional_db, local_storage, settings, tmp_path, eager_tasks):
     settings.INGEST_PROGRESS_INTERVAL = 0
     # Uploads are refused on a low disk: the tests must not depend on this machine's free space.
     settings.DISK_FREE_THRESHOLD_BYTES = 1
+    # Tests upload as fast as they can; the rate limit has its own tests.
+    settings.UPLOADS_PER_MINUTE = 0
     return local_storage
 
 

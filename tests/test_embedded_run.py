@@ -45,7 +45,7 @@ def check_metrics_and_logs_of_all_processes(base_url: str, token: str, tmp_path)
 
     for _ in range(4):  # whichever web worker answers the scrape
         samples = scrape(base_url)
-        assert samples[("registry_http_requests_total", ("method", "GET"), ("route", "health"),
+        assert samples[("registry_http_requests_total", ("cluster", ""), ("method", "GET"), ("route", "health"),
                         ("status", "200"))] == HEALTH_REQUESTS
         # Counted in the worker's processes, seen from the web.
         assert samples[("registry_ingest_jobs_finished_total", ("error_code", ""), ("outcome", "succeeded"))] == 1

@@ -74,7 +74,7 @@ def test_metrics_follow_real_ingest_jobs(client, tmp_path, settings):
         - sample(before, "registry_ingest_jobs_finished_total", **finished) == 1
     assert sample(after, "registry_blobs_stored") == Blob.objects.count() > 0
     assert sample(after, "registry_storage_used_bytes") == sum(Blob.objects.values_list("size", flat=True))
-    uploads = {"method": "POST", "route": "api/v1/bundles/", "status": "202"}
+    uploads = {"method": "POST", "route": "api/v1/bundles/", "status": "202", "cluster": ""}
     assert sample(after, "registry_http_requests_total", **uploads) \
         - sample(before, "registry_http_requests_total", **uploads) == 1
     # Scrapes are not counted among the requests.
@@ -186,7 +186,8 @@ def test_processes_sharing_a_multiprocess_directory_add_up(tmp_path, monkeypatch
 
     monkeypatch.setenv(metrics.MULTIPROC_ENV, str(directory))
     samples = parse(metrics.exposition().decode())
-    assert sample(samples, "registry_http_requests_total", method="GET", route="health", status="200") == 8
+    assert sample(samples, "registry_http_requests_total", method="GET", route="health", status="200",
+                  cluster="") == 8
     assert sample(samples, "registry_http_request_duration_seconds_count", method="GET", route="health") == 8
     assert sample(samples, "registry_ingest_bundle_bytes_total") == 8000
     # The state gauges are there too, read from the database.
