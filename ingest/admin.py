@@ -162,8 +162,8 @@ class OperationRunAdmin(ReadOnlyAdmin):
 
 @admin.register(StorageBackend)
 class StorageBackendAdmin(admin.ModelAdmin):
-    list_display = ("kind", "identity", "locked_at")
-    readonly_fields = ("kind", "identity", "locked_at")
+    list_display = ("kind", "identity", "locked_at", "migrating_to")
+    readonly_fields = ("kind", "identity", "url", "locked_at", "migrating_to")
 
     # The lock changes only through migrate_storage, never by hand.
     def has_add_permission(self, request):

@@ -299,3 +299,7 @@ def test_storage_status_shows_the_lock_usage_free_disk_and_last_runs(admin_clien
     page = admin_client.get(url).content.decode()
     assert "Low disk: blob_store, data_dir." in page
     assert '<td id="lock-matches">NO: run <code>manage.py migrate_storage</code>' in page
+    assert 'id="migrating-to"' not in page
+    StorageBackend.objects.update(migrating_to="s3:target/registry")
+    page = admin_client.get(url).content.decode()
+    assert "to <code>s3:target/registry</code>: new uploads are held off" in page
