@@ -225,11 +225,11 @@ def open_backup(url: str, snapshot: str | None = None) -> tuple[BackupLocation, 
 
 # -- making a backup --------------------------------------------------------------------------------------------
 
-@dataclass
-class BackupReport:
-    target: str
+@dataclass(kw_only=True)
+class CopyReport:
+    """What a backup or a restore carried: the catalogue's size and the blobs it wrote."""
+
     snapshot: str
-    incremental: bool
     packages: int = 0
     versions: int = 0
     blobs: int = 0
@@ -241,7 +241,14 @@ class BackupReport:
         return asdict(self)
 
     def counts(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if key != "target"}
+        """For the operation run, whose target already names the location."""
+        return {key: value for key, value in asdict(self).items() if key not in ("target", "source")}
+
+
+@dataclass(kw_only=True)
+class BackupReport(CopyReport):
+    target: str
+    incremental: bool
 
 
 class _HashingWriter:
@@ -275,7 +282,7 @@ def backup(target: str, *, incremental: bool = False) -> BackupReport:
     # Recorded (and committed) before the snapshot is read: from now on GC deletes no blob.
     with recorded_run(OperationRun.Kind.BACKUP, target=target) as run:
         now = timezone.now()
-        report = BackupReport(target, now.strftime("%Y%m%dT%H%M%S%fZ"), incremental)
+        report = BackupReport(target=target, snapshot=now.strftime("%Y%m%dT%H%M%S%fZ"), incremental=incremental)
         catalogue_path = f"catalogues/{report.snapshot}.jsonl"
         with location.create(catalogue_path) as file:
             writer = _HashingWriter(file)

@@ -7,7 +7,7 @@ not hold before.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby, islice
 from operator import itemgetter
@@ -20,6 +20,7 @@ from ingest.backup import (
     VERSION_FIELDS,
     BackupError,
     BackupLocation,
+    CopyReport,
     catalogue_records,
     open_backup,
     verify_catalogue,
@@ -33,23 +34,10 @@ from ingest.storage import StorageBackendMismatch, blob_store, ensure_backend_lo
 from packages_app.models import Package, PackageVersion, VersionBlob
 
 
-@dataclass
-class RestoreReport:
+@dataclass(kw_only=True)
+class RestoreReport(CopyReport):
     source: str
-    snapshot: str
     replaced: bool
-    packages: int = 0
-    versions: int = 0
-    blobs: int = 0
-    blob_bytes: int = 0
-    blobs_copied: int = 0
-    bytes_copied: int = 0
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    def counts(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if key != "source"}
 
 
 def restore(source: str, *, snapshot: str | None = None, force: bool = False) -> RestoreReport:
@@ -71,7 +59,7 @@ def restore(source: str, *, snapshot: str | None = None, force: bool = False) ->
         raise BackupError(f"The registry is not empty ({contents}); restore into an empty registry, or pass "
                           "--force to replace its catalogue with the backup's.")
     with recorded_run(OperationRun.Kind.RESTORE, target=source) as run:
-        report = RestoreReport(source, manifest["snapshot"], replaced=bool(contents))
+        report = RestoreReport(source=source, snapshot=manifest["snapshot"], replaced=bool(contents))
         copied = []
         try:
             for blob in manifest["blobs"]:

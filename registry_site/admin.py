@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
 
+from ingest.admin import ReadOnlyAdmin
+
 from . import audit
 from .auth import user_principal
 from .models import ApiToken, AuditEvent
@@ -45,22 +47,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The log is a record: nobody edits or deletes it from here."""
+
     list_display = ("created_at", "actor", "action", "target", "cluster", "remote_addr")
     list_filter = ("action", "cluster")
     search_fields = ("actor", "target")
     date_hierarchy = "created_at"
     actions = ["export_csv"]
-
-    # The log is a record: nobody edits or deletes it from here.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Export the selected events as CSV")
     def export_csv(self, request, queryset):
