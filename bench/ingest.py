@@ -12,6 +12,7 @@ and sha256 the layers, write the bytes to disk. Prints, per size:
 
     .venv/bin/python bench/ingest.py                 # 1 GiB
     .venv/bin/python bench/ingest.py --sizes-gib 1,4 # flatness of memory
+    .venv/bin/python bench/ingest.py --workers 1,2   # worker scaling: the same bundle with 1 and 2 processes
     .venv/bin/python bench/ingest.py --broker redis://127.0.0.1:6379/14 --database postgres://postgres@127.0.0.1/bench
 """
 
@@ -121,7 +122,7 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def run_one(size_gib: float, args) -> dict:
+def run_one(size_gib: float, workers: int, args) -> dict:
     size = int(size_gib * 1024 * MiB)
     with tempfile.TemporaryDirectory(prefix="ingest-bench-", dir=args.work_dir) as work:
         work = Path(work)
@@ -145,7 +146,7 @@ def run_one(size_gib: float, args) -> dict:
         port = args.port
         launcher = subprocess.Popen(
             [sys.executable, "manage.py", "runregistry", "--bind", f"127.0.0.1:{port}",
-             "--worker-concurrency", str(args.workers)],
+             "--worker-concurrency", str(workers)],
             cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         base_url = f"http://127.0.0.1:{port}"
@@ -179,26 +180,28 @@ def run_one(size_gib: float, args) -> dict:
         print(f"[{size_gib} GiB] stages: {stages}", flush=True)
         print(f"[{size_gib} GiB] floor on the same bytes...", flush=True)
         floor = floor_seconds(bundle, work / "floor-scratch")
-        return {"size_gib": size_gib, "bundle_mb": bundle_size / MiB, "ours": ours, "floor": floor,
-                "web_rss": web_rss, "worker_rss": worker_rss}
+        return {"size_gib": size_gib, "workers": workers, "bundle_mb": bundle_size / MiB, "ours": ours,
+                "floor": floor, "web_rss": web_rss, "worker_rss": worker_rss}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-gib", default="1", help="Comma-separated bundle sizes in GiB (default 1).")
-    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (default 2).")
+    parser.add_argument("--workers", default="2",
+                        help="Celery worker processes; several (e.g. 1,2) run the same sizes with each, side by side.")
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--broker", help="Broker URL (default: the embedded filesystem broker).")
     parser.add_argument("--database", help="Database URL (default: the embedded SQLite).")
     parser.add_argument("--work-dir", help="Where to build bundles and keep blobs (default: the temp dir).")
     args = parser.parse_args()
-    results = [run_one(float(size), args) for size in args.sizes_gib.split(",")]
+    results = [run_one(float(size), int(workers), args)
+               for size in args.sizes_gib.split(",") for workers in args.workers.split(",")]
 
     print()
-    print(f"{'bundle':>10} {'ours s':>8} {'MB/s':>8} {'floor s':>8} {'ours/floor':>10} {'web RSS MB':>11} "
-          f"{'worker RSS MB':>14}")
+    print(f"{'bundle':>10} {'workers':>7} {'ours s':>8} {'MB/s':>8} {'floor s':>8} {'ours/floor':>10} "
+          f"{'web RSS MB':>11} {'worker RSS MB':>14}")
     for row in results:
-        print(f"{row['bundle_mb']:>7.0f} MB {row['ours']:8.2f} {row['bundle_mb'] / row['ours']:8.1f} "
+        print(f"{row['bundle_mb']:>7.0f} MB {row['workers']:7d} {row['ours']:8.2f} {row['bundle_mb'] / row['ours']:8.1f} "
               f"{row['floor']:8.2f} {row['ours'] / row['floor']:10.2f} {row['web_rss']:11.1f} {row['worker_rss']:14.1f}")
 
 

@@ -154,6 +154,8 @@ def verify_layer(job_id, digest: str) -> None:
                         layer=digest, reference=other.name, expected=other.diff_id, actual=first.diff_id,
                     )
             JobBlob.objects.filter(job=job, role="layer", digest=digest).update(stored=True)
+            # Which worker did which layer: what shows a big image's layers spread over the workers.
+            logger.info("Layer %s verified and stored", digest)
         if not job.blobs.filter(role="layer", stored=False).exists():
             _hand_over(job)
 

@@ -4,11 +4,13 @@ local disk and SeaweedFS; and a worker killed with SIGKILL in the middle of a bi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import pytest
 import requests
@@ -53,10 +55,10 @@ def live_registry(postgres_database, live_server, settings, tmp_path, use_broker
     }
 
 
-def start_worker(env: dict, concurrency: int = 2) -> subprocess.Popen:
+def start_worker(env: dict, concurrency: int = 2, name: str = "worker") -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "--app", "registry_site", "worker", "--concurrency", str(concurrency),
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+         "--hostname", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
         cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )
@@ -159,3 +161,43 @@ def test_a_killed_worker_is_replaced_and_the_job_completes(live_registry, local_
     assert_published(job, built)
     assert sorted(blob.digest for blob in local_storage.iter_blobs()) == sorted(
         set(VersionBlob.objects.values_list("blob_id", flat=True)))
+
+
+def layers_logged(log: str, job_id: str) -> set[str]:
+    """The layers a worker's JSON log says it verified and stored for one job."""
+    found = set()
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("job_id") == job_id and entry.get("event", "").endswith("verified and stored"):
+            found.add(entry["event"].split()[1])
+    return found
+
+
+def test_two_workers_ingest_two_bundles_at_once_and_share_one_images_layers(live_registry, local_storage, settings,
+                                                                          tmp_path):
+    env = dict(live_registry["env"], STORAGE_URL=settings.STORAGE_URL, LOG_FORMAT="json")
+    big = make_bundle(tmp_path / "big", name="big", images=[ImageSpec("server", "example/big:1", [6 * MiB] * 6)])
+    other = make_bundle(tmp_path / "other", name="other",
+                        images=[ImageSpec("server", "example/other:1", [6 * MiB] * 4)])
+    # Two worker processes of one pool slot each: all the parallelism comes from having two workers.
+    workers = [start_worker(env, concurrency=1, name=f"worker{number}") for number in (1, 2)]
+    try:
+        job_urls = [upload_raw(live_registry, built.path) for built in (big, other)]
+        jobs = [poll_job(live_registry["url"], job_url) for job_url in job_urls]
+    finally:
+        for worker in workers:
+            stop(worker)
+    logs = [worker.stdout.read() for worker in workers]
+    for job, built in zip(jobs, (big, other)):
+        assert_published(job, built)
+    first, second = ((datetime.fromisoformat(job["started_at"]), datetime.fromisoformat(job["finished_at"]))
+                     for job in jobs)
+    assert first[0] < second[1] and second[0] < first[1], "the two jobs did not run at the same time"
+    big_layers = {layer["digest"] for layer in json.loads(
+        local_storage.open(big.manifest.images[0].manifest_digest).read())["layers"]}
+    per_worker = [layers_logged(log, jobs[0]["id"]) for log in logs]
+    assert per_worker[0] | per_worker[1] == big_layers
+    assert per_worker[0] and per_worker[1], f"one worker verified every layer: {per_worker}"
