@@ -166,9 +166,10 @@ def follow_job(registry: Registry, job: dict) -> dict:
 
 def show_add(result: dict) -> str:
     job = result["job"]
-    if job["result"]:
+    if job["state"] == "succeeded":
         package = job["result"]
-        return f"Package [{package['package']}] version [{package['version']}] added (release {package['release_version']})."
+        return (f"Package [{package['package']}] version [{package['version']}] added "
+                f"(release {package['release_version']}).")
     return f"Uploaded {job['bundle_name'] or 'the bundle'}; the registry is checking it: {job['url']}"
 
 
@@ -191,8 +192,8 @@ def show_describe(version: dict) -> str:
         f"{len(version['assets'])} assets and {len(version['images'])} images",
         f"  bundle {version['bundle_digest']}",
     ]
-    lines += [f"  asset {asset.get('file_name') or asset.get('url')}" for asset in version["assets"]]
-    lines += [f"  image {image.get('reference') or image.get('original')}" for image in version["images"]]
+    lines += [f"  asset {asset['url']} ({asset['size']} bytes)" for asset in version["assets"]]
+    lines += [f"  image {image['reference']}: docker pull {image['pull_reference']}" for image in version["images"]]
     return "\n".join(lines)
 
 
@@ -276,7 +277,8 @@ class Verb(NamedTuple):
 
 
 VERBS = {
-    "migrate": Verb(add_migrate_arguments, run_migrate, show_migrate, "Turn a Universe package into a build definition."),
+    "migrate": Verb(add_migrate_arguments, run_migrate, show_migrate,
+                    "Turn a Universe package into a build definition."),
     "build": Verb(add_build_arguments, run_build, show_build, "Build a .dcos bundle from a build definition."),
     "add": Verb(add_add_arguments, run_add, show_add, "Upload a bundle (resumable) and follow its ingest job."),
     "describe": Verb(add_version_arguments, run_describe, show_describe, "Show a published version."),

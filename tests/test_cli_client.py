@@ -1,20 +1,23 @@
 """The `dcos-registry` client verbs, run as real processes against a live registry (ingest runs inline
 in the server thread): chunked and resumed uploads, failing bundles, the catalogue and job verbs,
-connection settings and refusals."""
+connection settings and refusals; a throttled chunk sent again, against a scripted server."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 from rest_framework.pagination import PageNumberPagination
 
 from ingest import services
-from ingest.client import STOP_AFTER_CHUNKS_VARIABLE
+from ingest.client import STOP_AFTER_CHUNKS_VARIABLE, Connection, Registry
+from ingest.errors import IngestError
 from ingest.models import IngestJob, UploadSession
 from packages_app.models import PackageVersion
 from registry_site.tokens import create_token
@@ -139,7 +142,8 @@ def test_a_failing_bundle_exits_with_the_registrys_error(cli, tmp_path):
 
     status, out, err = cli("add", "--dcos-file", other.path, "--replace")
     assert status == 0, err
-    assert PackageVersion.objects.get(version="1.0.0").bundle_digest == IngestJob.objects.latest("created_at").bundle_digest
+    replaced = PackageVersion.objects.get(version="1.0.0")
+    assert replaced.bundle_digest == IngestJob.objects.latest("created_at").bundle_digest
 
 
 def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch):
@@ -154,6 +158,7 @@ def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch):
     assert status == 0 and (version["name"], version["version"]) == ("hello", "1.0.0")
     status, out, _ = cli("describe", "--package-name", "hello", "--package-version", "1.0.0")
     assert status == 0 and out.startswith("hello 1.0.0 (release 0")
+    assert "  asset https://" in out and "  image example/hello:1.0.0: docker pull " in out
     status, out, err = cli("describe", "--package-name", "hello", "--package-version", "9.9")
     assert (status, out) == (1, "")
     assert err == "error [version_not_found]: Version [9.9] of package [hello] not found\n"
@@ -203,3 +208,49 @@ def test_connection_settings_and_refusals(cli, tmp_path, live_server, write_toke
     assert not UploadSession.objects.exists()
     status, _, err = cli("add", "--dcos-file", built.path, DCOS_REGISTRY_TOKEN=None)
     assert status == 1 and err.startswith("error [not_authenticated]: ")
+
+
+class ScriptedRegistry(http.server.BaseHTTPRequestHandler):
+    """Answers PUTs from a script of (status, headers, body) and records the bodies it received."""
+
+    script: list[tuple[int, dict, bytes]] = []
+    bodies: list[bytes] = []
+
+    def do_PUT(self):
+        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        status, headers, body = self.script.pop(0)
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def scripted_registry():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ScriptedRegistry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    ScriptedRegistry.bodies = []
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_throttled_chunk_is_sent_again_after_retry_after_and_a_proxys_refusal_is_named(scripted_registry, tmp_path):
+    bundle = tmp_path / "x.dcos"
+    bundle.write_bytes(b"0123456789")
+    throttled = json.dumps({"code": "throttled", "message": "Slow down.", "details": {}}).encode()
+    ScriptedRegistry.script = [(429, {"Retry-After": "0"}, throttled), (200, {}, b'{"offset": 6}'),
+                               (413, {"Content-Type": "text/html"}, b"<html>413 Request Entity Too Large</html>")]
+    registry = Registry(Connection(scripted_registry, "dcr_x_y"))
+    with open(bundle, "rb") as file:
+        assert registry.put_chunk("s", file, 2, 4, 10, lambda count: None) == 6
+        with pytest.raises(IngestError) as refused:
+            registry.put_chunk("s", file, 6, 4, 10, lambda count: None)
+    assert ScriptedRegistry.bodies == [b"2345", b"2345", b"6789"]
+    assert refused.value.code == "http_413"
+    assert refused.value.message == f"PUT {scripted_registry}/api/v1/uploads/s/ answered 413 Request Entity Too Large."
