@@ -97,11 +97,12 @@ def _retry_after(response: requests.Response) -> float:
 
 
 class _ChunkBody:
-    """``length`` bytes of an open file from ``start``, read as requests sends them."""
+    """``length`` bytes of an open file from ``start``, read as requests sends them; ``on_read(position, data)``
+    sees every piece."""
 
-    def __init__(self, file, start: int, length: int, on_read: Callable[[int], object]):
+    def __init__(self, file, start: int, length: int, on_read: Callable[[int, bytes], object]):
         file.seek(start)
-        self._file, self._left, self._on_read = file, length, on_read
+        self._file, self._position, self._left, self._on_read = file, start, length, on_read
 
     def __len__(self) -> int:
         return self._left
@@ -109,9 +110,40 @@ class _ChunkBody:
     def read(self, size: int = -1) -> bytes:
         size = self._left if size < 0 else min(size, self._left)
         data = self._file.read(size)
+        self._on_read(self._position, data)
+        self._position += len(data)
         self._left -= len(data)
-        self._on_read(len(data))
         return data
+
+
+class _SequentialHash:
+    """sha256 of a file fed by the pieces an upload reads, so each byte is read once.
+
+    Pieces read again (a resent chunk) are not hashed twice; bytes the upload did not read in this
+    process (sent before an interruption, or skipped after the registry answered another offset)
+    are read from the file when the digest is asked for.
+    """
+
+    def __init__(self, file):
+        self._file, self._hash, self.offset = file, hashlib.sha256(), 0
+
+    def update_at(self, position: int, data: bytes) -> None:
+        if position <= self.offset < position + len(data):
+            self._hash.update(data[self.offset - position:])
+            self.offset = position + len(data)
+
+    def catch_up(self, end: int) -> None:
+        self._file.seek(self.offset)
+        while self.offset < end:
+            block = self._file.read(min(HASH_BLOCK, end - self.offset))
+            if not block:
+                raise IngestError("bundle_changed", "The bundle file became shorter while it was being uploaded.")
+            self._hash.update(block)
+            self.offset += len(block)
+
+    def digest(self, size: int) -> str:
+        self.catch_up(size)
+        return "sha256:" + self._hash.hexdigest()
 
 
 class Registry:
@@ -183,8 +215,8 @@ class Registry:
 
     # Resumable uploads
 
-    def open_upload(self, size: int, digest: str, file_name: str, replace: bool) -> dict:
-        fields = {"size": size, "sha256": digest, "file_name": file_name, "replace": replace}
+    def open_upload(self, size: int, file_name: str, replace: bool) -> dict:
+        fields = {"size": size, "file_name": file_name, "replace": replace}
         return self.call("POST", "/api/v1/uploads/", json=fields).json()
 
     def upload_session(self, session_id: str) -> dict | None:
@@ -197,7 +229,7 @@ class Registry:
             raise
 
     def put_chunk(self, session_id: str, file, start: int, length: int, size: int,
-                  on_read: Callable[[int], object]) -> int:
+                  on_read: Callable[[int, bytes], object]) -> int:
         """Send ``length`` bytes of ``file`` from ``start``; answer the registry's new offset."""
         headers = {"Content-Range": f"bytes {start}-{start + length - 1}/{size}",
                    "Content-Type": "application/octet-stream"}
@@ -227,20 +259,15 @@ def _no_bar(**kwargs):
     return tqdm(disable=True, **kwargs)
 
 
-def file_sha256(path: Path, bar: Bar = _no_bar) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file, bar(desc="sha256", total=path.stat().st_size) as progress:
-        while block := file.read(HASH_BLOCK):
-            digest.update(block)
-            progress.update(len(block))
-    return "sha256:" + digest.hexdigest()
-
-
 class UploadState:
     """Where the unfinished upload of one file to one registry is remembered, so re-running `add` resumes it."""
 
-    def __init__(self, directory: Path, registry_url: str, path: Path, size: int, digest: str, replace: bool):
-        key = hashlib.sha256(f"{registry_url}\n{path.resolve()}\n{size}\n{digest}\n{replace}".encode()).hexdigest()
+    def __init__(self, directory: Path, registry_url: str, path: Path, replace: bool):
+        # The file is known by where it is, its size and its modification time: hashing it here would read
+        # it once more. The registry checks the sha256 sent at commit in any case.
+        stat = path.stat()
+        identity = f"{registry_url}\n{path.resolve()}\n{stat.st_size}\n{stat.st_mtime_ns}\n{replace}"
+        key = hashlib.sha256(identity.encode()).hexdigest()
         self.file = directory / f"upload-{key[:32]}.json"
 
     def session_id(self) -> str | None:
@@ -263,8 +290,7 @@ def upload_bundle(registry: Registry, path: Path, *, replace: bool = False, chun
                   state_dir: Path | None = None, bar: Bar = _no_bar) -> dict:
     """Upload a bundle through a resumable session, continuing an unfinished one; answer its ingest job."""
     size = path.stat().st_size
-    digest = file_sha256(path, bar)
-    state = UploadState(state_dir or state_directory(), registry.url, path, size, digest, replace)
+    state = UploadState(state_dir or state_directory(), registry.url, path, replace)
     session = None
     if remembered := state.session_id():
         session = registry.upload_session(remembered)
@@ -273,23 +299,33 @@ def upload_bundle(registry: Registry, path: Path, *, replace: bool = False, chun
         state.forget()
         return registry.job(session["job"].rstrip("/").rsplit("/", 1)[-1])
     if session is None or session["state"] != "open":
-        session = registry.open_upload(size, digest, path.name, replace)
+        session = registry.open_upload(size, path.name, replace)
         state.remember(session)
-    _send_chunks(registry, session, path, chunk_size, bar)
+    digest = _send_chunks(registry, session, path, chunk_size, bar)
     job = registry.commit_upload(session["id"], digest)
     state.forget()
     return job
 
 
-def _send_chunks(registry: Registry, session: dict, path: Path, chunk_size: int, bar: Bar) -> None:
+def _send_chunks(registry: Registry, session: dict, path: Path, chunk_size: int, bar: Bar) -> str:
+    """Send what the registry lacks, hashing as it goes; answer the whole file's sha256."""
     size, offset = session["size"], session["offset"]
     stop_after = int(os.environ.get(STOP_AFTER_CHUNKS_VARIABLE) or 0)
     sent = 0
-    with open(path, "rb") as file, bar(desc="upload", total=size, initial=offset) as progress:
+    with open(path, "rb") as file, open(path, "rb") as rereads, \
+            bar(desc="upload", total=size, initial=offset) as progress:
+        hashed = _SequentialHash(rereads)
+        # Bytes sent before an interruption: read once more, here, to hash them.
+        hashed.catch_up(offset)
+
+        def read(position: int, data: bytes) -> None:
+            hashed.update_at(position, data)
+            progress.update(len(data))
+
         while offset < size:
             length = min(chunk_size, size - offset)
             try:
-                offset = registry.put_chunk(session["id"], file, offset, length, size, progress.update)
+                offset = registry.put_chunk(session["id"], file, offset, length, size, read)
             except IngestError as error:
                 # The registry holds other bytes than we thought (a lost answer): go on from its offset.
                 if error.code != "range_mismatch" or error.details.get("offset") in (None, offset):
@@ -301,3 +337,4 @@ def _send_chunks(registry: Registry, session: dict, path: Path, chunk_size: int,
             sent += 1
             if sent == stop_after:
                 os.kill(os.getpid(), signal.SIGKILL)
+        return hashed.digest(size)

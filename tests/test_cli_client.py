@@ -248,9 +248,27 @@ def test_a_throttled_chunk_is_sent_again_after_retry_after_and_a_proxys_refusal_
                                (413, {"Content-Type": "text/html"}, b"<html>413 Request Entity Too Large</html>")]
     registry = Registry(Connection(scripted_registry, "dcr_x_y"))
     with open(bundle, "rb") as file:
-        assert registry.put_chunk("s", file, 2, 4, 10, lambda count: None) == 6
+        assert registry.put_chunk("s", file, 2, 4, 10, lambda position, data: None) == 6
         with pytest.raises(IngestError) as refused:
-            registry.put_chunk("s", file, 6, 4, 10, lambda count: None)
+            registry.put_chunk("s", file, 6, 4, 10, lambda position, data: None)
     assert ScriptedRegistry.bodies == [b"2345", b"2345", b"6789"]
     assert refused.value.code == "http_413"
     assert refused.value.message == f"PUT {scripted_registry}/api/v1/uploads/s/ answered 413 Request Entity Too Large."
+
+
+def test_the_upload_hash_takes_each_byte_once_whatever_order_pieces_come_in(tmp_path):
+    import hashlib
+
+    from ingest.client import _SequentialHash
+
+    content = bytes(range(256)) * 40
+    path = tmp_path / "bundle.dcos"
+    path.write_bytes(content)
+    with open(path, "rb") as rereads:
+        hashed = _SequentialHash(rereads)
+        hashed.catch_up(1000)  # sent before an interruption
+        hashed.update_at(1000, content[1000:3000])
+        hashed.update_at(1000, content[1000:3000])  # a resent chunk
+        hashed.update_at(2500, content[2500:4000])  # overlapping what was hashed
+        hashed.update_at(6000, content[6000:7000])  # after a gap: read again at the end
+        assert hashed.digest(len(content)) == "sha256:" + hashlib.sha256(content).hexdigest()
