@@ -19,9 +19,14 @@ RUN groupadd --system --gid 10001 registry \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY manage.py ./
-COPY registry_site ./registry_site
+COPY dcos_bundle ./dcos_bundle
+COPY telemetry ./telemetry
+COPY blobs ./blobs
+COPY access ./access
 COPY packages_app ./packages_app
 COPY ingest ./ingest
+COPY operations ./operations
+COPY registry_site ./registry_site
 # Static files into $REGISTRY_DATA_DIR/static, served by WhiteNoise. The key only lets settings load
 # (without it one would be generated into the image); no image ever carries a real one.
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input \

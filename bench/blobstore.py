@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.blobstore import open_store  # noqa: E402
-from ingest.blobstore.base import CHUNK_SIZE  # noqa: E402
+from blobs.drivers import open_store  # noqa: E402
+from dcos_bundle.digests import CHUNK_SIZE  # noqa: E402
 
 MiB = 1024 * 1024
 

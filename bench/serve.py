@@ -173,8 +173,8 @@ def image_pull(base_url: str, port: int, work: Path, image_mib: int, repeat: int
 
 
 def upload_corpus(base_url: str) -> int:
+    from dcos_bundle.universe.migrate import metadata_from_package_directory
     from tests.corpus import package_dirs
-    from ingest.universe.migrate import metadata_from_package_directory
 
     uploaded = set()
     for revision in package_dirs():

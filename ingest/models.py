@@ -1,23 +1,8 @@
-"""What ingest produces and tracks: stored blobs, ingest jobs, and the locked storage backend."""
+"""Ingest jobs on their way from upload to published version, their stages, claims and upload sessions."""
 
 import uuid
 
 from django.db import models
-
-
-class Blob(models.Model):
-    """A content-addressed blob in the storage backend."""
-
-    digest = models.CharField(max_length=71, primary_key=True, help_text="sha256:<hex>")
-    size = models.BigIntegerField()
-    media_type = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return self.digest
 
 
 class IngestJob(models.Model):
@@ -135,44 +120,3 @@ class UploadSession(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.id} ({self.offset}/{self.size})"
-
-
-class StorageBackend(models.Model):
-    """The storage backend this registry is locked to; one row, written at first start."""
-
-    kind = models.CharField(max_length=16)
-    identity = models.CharField(max_length=1024, help_text="Kind and location, without credentials.")
-    locked_at = models.DateTimeField(auto_now_add=True)
-    url = models.CharField(max_length=1024, blank=True, help_text="STORAGE_URL of the backend, once a migration set it.")
-    # Set by migrate_storage for its final pass: no new ingest until the lock moves to this backend.
-    migrating_to = models.CharField(
-        max_length=1024, blank=True, help_text="Identity of the backend a storage migration is about to switch to."
-    )
-
-    def __str__(self) -> str:
-        return self.identity
-
-
-class OperationRun(models.Model):
-    """One run of an operator's maintenance command; metrics and alerts read the last successful one of each kind."""
-
-    class Kind(models.TextChoices):
-        BACKUP = "backup"
-        RESTORE = "restore"
-        GC = "gc"
-        VERIFY = "verify"
-        MIGRATE_STORAGE = "migrate_storage"
-
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    target = models.CharField(max_length=1024, blank=True, help_text="Backup location or storage URL, if any.")
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    succeeded = models.BooleanField(null=True, help_text="Empty while running.")
-    summary = models.JSONField(default=dict, blank=True, help_text="Counts the run reported, or its error.")
-
-    class Meta:
-        ordering = ["-started_at"]
-        indexes = [models.Index(fields=["kind", "succeeded", "-finished_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.started_at:%Y-%m-%d %H:%M}"

@@ -1,6 +1,6 @@
 """The ingest pipeline: a staged bundle becomes a published version, or a failed job that left nothing.
 
-Three kinds of task drive it (see ``tasks.py``), each idempotent, so a task delivered twice
+Three kinds of task drive it (see ``tasks.py``, which sends the ``NextTasks`` each step returns), each idempotent, so a task delivered twice
 (a worker died, acks are late) redoes or skips work but never doubles it:
 
 - ``run``: receive, inspect, validate, then plan the images and fan out one task per layer;
@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from blobs.models import Blob
+from blobs.store import blob_store
+from dcos_bundle.errors import RegistryError
+from dcos_bundle.reader import BundleReader
 from ingest import staging
-from ingest.bundle.reader import BundleReader
-from ingest.errors import IngestError
-from ingest.models import Blob, IngestJob, JobBlob
+from ingest.models import IngestJob, JobBlob
 from ingest.progress import JobCancelled, Progress, begin_stage, end_stage
 from ingest.stages.inspect import InspectLimits, inspect_bundle
 from ingest.stages.publish import existing_outcome, find_version, publish
@@ -34,8 +37,7 @@ from ingest.stages.receive import check_bundle_digest
 from ingest.stages.store import blob_needed, store_documents_and_assets
 from ingest.stages.validate import BundlePlan, validate_bundle
 from ingest.stages.verify_images import plan_images, verify_and_store_layer
-from ingest.storage import blob_store
-from registry_site import metrics
+from telemetry import metrics
 
 logger = logging.getLogger(__name__)
 Stage = IngestJob.Stage
@@ -45,6 +47,17 @@ INTERNAL_ERROR = "internal_error"
 WORKER_LOST = "worker_lost"
 # Failures of the registry, not of the bundle: the same bundle may well succeed when retried.
 RETRYABLE_ERRORS = frozenset({INTERNAL_ERROR, WORKER_LOST, "blob_store_unstable"})
+
+
+@dataclass(frozen=True)
+class NextTasks:
+    """What a step leaves to other tasks (``tasks.py`` sends them): layers to verify, or the finish."""
+
+    layers: tuple[str, ...] = ()
+    finish: bool = False
+
+
+NO_TASKS = NextTasks()
 
 
 def inspect_limits() -> InspectLimits:
@@ -77,11 +90,11 @@ def _job_errors(job: IngestJob):
         yield
     except JobCancelled:
         release(job)
-    except IngestError as error:
+    except RegistryError as error:
         fail(job, error)
     except Exception as error:  # every failure ends the job cleanly, and is logged whole
         logger.exception("Ingest job %s failed unexpectedly", job.pk)
-        fail(job, IngestError(INTERNAL_ERROR, f"The registry failed while processing the bundle: "
+        fail(job, RegistryError(INTERNAL_ERROR, f"The registry failed while processing the bundle: "
                                               f"{type(error).__name__}: {error}."))
 
 
@@ -89,7 +102,7 @@ def _plan(job: IngestJob, reader: BundleReader) -> BundlePlan:
     return validate_bundle(reader, inspect_bundle(job.staging_path, inspect_limits()))
 
 
-def run(job_id) -> None:
+def run(job_id) -> NextTasks:
     """The first task: from the staged file to one verify task per layer."""
     now = timezone.now()
     IngestJob.objects.filter(pk=job_id, state=IngestJob.State.QUEUED).update(
@@ -97,7 +110,7 @@ def run(job_id) -> None:
     )
     job = _running(job_id)
     if job is None:
-        return
+        return NO_TASKS
     with _job_logs(job), _job_errors(job):
         begin_stage(job, Stage.RECEIVE, job.bundle_size)
         job.bundle_digest = check_bundle_digest(job, Progress(job.pk, Stage.RECEIVE))
@@ -118,26 +131,22 @@ def run(job_id) -> None:
             end_stage(job, Stage.VALIDATE)
             if identical is not None:
                 _succeed_as(job, identical)
-                return
+                return NO_TASKS
 
             begin_stage(job, Stage.VERIFY_IMAGES)
             layer_bytes = plan_images(job, reader, plan)
             begin_stage(job, Stage.VERIFY_IMAGES, layer_bytes)
 
-        from ingest import tasks
-
-        layers = set(job.blobs.filter(role="layer", stored=False).values_list("digest", flat=True))
-        if not layers:
-            _hand_over(job)
-        for digest in sorted(layers):
-            tasks.verify_layer.delay(str(job.pk), digest)
+        layers = sorted(set(job.blobs.filter(role="layer", stored=False).values_list("digest", flat=True)))
+        return NextTasks(layers=tuple(layers)) if layers else NextTasks(finish=_hand_over(job))
+    return NO_TASKS
 
 
-def verify_layer(job_id, digest: str) -> None:
+def verify_layer(job_id, digest: str) -> NextTasks:
     """One layer: verified and stored in one pass; the last one hands the job over to ``finish``."""
     job = _running(job_id)
     if job is None:
-        return
+        return NO_TASKS
     with _job_logs(job), _job_errors(job):
         claims = list(job.blobs.filter(role="layer", digest=digest))
         if claims and not all(claim.stored for claim in claims):
@@ -147,7 +156,7 @@ def verify_layer(job_id, digest: str) -> None:
             # The same layer in several images: every config must declare the same diff_id.
             for other in others:
                 if other.diff_id != first.diff_id:
-                    raise IngestError(
+                    raise RegistryError(
                         "diff_id_mismatch",
                         f"Layer {digest} of image {other.name}: the config declares {other.diff_id}, but the layer "
                         f"decompresses to {first.diff_id}.",
@@ -157,18 +166,18 @@ def verify_layer(job_id, digest: str) -> None:
             # Which worker did which layer: what shows a big image's layers spread over the workers.
             logger.info("Layer %s verified and stored", digest)
         if not job.blobs.filter(role="layer", stored=False).exists():
-            _hand_over(job)
+            return NextTasks(finish=_hand_over(job))
+    return NO_TASKS
 
 
-def _hand_over(job: IngestJob) -> None:
-    from ingest import tasks
-
-    # Exactly one caller moves the job on, however many layer tasks finish at once.
+def _hand_over(job: IngestJob) -> bool:
+    """Move the job from its layers to ``finish``; True for exactly one caller, however many finish at once."""
     if IngestJob.objects.filter(pk=job.pk, state=IngestJob.State.RUNNING, stage=Stage.VERIFY_IMAGES).update(
         stage=Stage.STORE
     ):
         end_stage(job, Stage.VERIFY_IMAGES)
-        tasks.finish_ingest.delay(str(job.pk))
+        return True
+    return False
 
 
 def finish(job_id) -> None:
@@ -206,7 +215,7 @@ def _succeed_as(job: IngestJob, version) -> None:
     _succeeded()
 
 
-def fail(job: IngestJob, error: IngestError) -> None:
+def fail(job: IngestJob, error: RegistryError) -> None:
     logger.info("Ingest job %s failed: %s %s", job.pk, error.code, error.message)
     failed = IngestJob.objects.filter(pk=job.pk, state__in=UNFINISHED).update(
         state=IngestJob.State.FAILED,

@@ -9,9 +9,8 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from registry_site import metrics
-
-from .models import IngestJob, JobStage
+from ingest.models import IngestJob, JobStage
+from telemetry import metrics
 
 logger = logging.getLogger(__name__)
 

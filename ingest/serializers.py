@@ -1,7 +1,7 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from .models import IngestJob, JobStage, UploadSession
+from ingest.models import IngestJob, JobStage, UploadSession
 
 
 class JobStageSerializer(serializers.ModelSerializer):

@@ -10,8 +10,8 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from ingest.blobstore.base import CHUNK_SIZE, digest_of
-from ingest.errors import IngestError
+from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.errors import RegistryError
 
 
 def bundle_path(job_id: uuid.UUID) -> Path:
@@ -22,8 +22,8 @@ def upload_path(session_id: uuid.UUID) -> Path:
     return settings.STAGING_DIR / "uploads" / f"{session_id}.part"
 
 
-def too_large(size: int) -> IngestError:
-    return IngestError(
+def too_large(size: int) -> RegistryError:
+    return RegistryError(
         "bundle_too_large",
         f"The bundle is {size} bytes; this registry accepts bundles of at most {settings.MAX_BUNDLE_BYTES} bytes.",
         size=size, limit=settings.MAX_BUNDLE_BYTES,
@@ -43,7 +43,7 @@ def receive(stream: BinaryIO, path: Path, declared_size: int | None) -> tuple[in
                 hasher.update(chunk)
                 file.write(chunk)
         if declared_size is not None and size != declared_size:
-            raise IngestError(
+            raise RegistryError(
                 "upload_incomplete",
                 f"The upload ended after {size} of the {declared_size} bytes it announced.",
                 received=size, declared=declared_size,
@@ -67,7 +67,7 @@ def append(stream: BinaryIO, path: Path, offset: int, length: int) -> int:
             while written < length:
                 chunk = stream.read(min(CHUNK_SIZE, length - written))
                 if not chunk:
-                    raise IngestError(
+                    raise RegistryError(
                         "upload_incomplete",
                         f"The chunk ended after {written} of the {length} bytes its Content-Range announced.",
                         received=written, declared=length,

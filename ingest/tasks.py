@@ -7,22 +7,28 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from ingest import gc, pipeline
-from ingest.errors import IngestError
-
-from .models import IngestJob
+from dcos_bundle.errors import RegistryError
+from ingest import pipeline
+from ingest.models import IngestJob
 
 STUCK_JOB_ERROR = pipeline.WORKER_LOST
 
 
+def _send(job_id: str, next_tasks: pipeline.NextTasks) -> None:
+    for digest in next_tasks.layers:
+        verify_layer.delay(job_id, digest)
+    if next_tasks.finish:
+        finish_ingest.delay(job_id)
+
+
 @shared_task(name="ingest.run_ingest")
 def run_ingest(job_id: str) -> None:
-    pipeline.run(job_id)
+    _send(job_id, pipeline.run(job_id))
 
 
 @shared_task(name="ingest.verify_layer")
 def verify_layer(job_id: str, digest: str) -> None:
-    pipeline.verify_layer(job_id, digest)
+    _send(job_id, pipeline.verify_layer(job_id, digest))
 
 
 @shared_task(name="ingest.finish_ingest")
@@ -44,7 +50,7 @@ def stuck_jobs() -> QuerySet[IngestJob]:
 @shared_task(name="ingest.reap_stuck_jobs")
 def reap_stuck_jobs() -> int:
     """Fail running jobs whose heartbeat stopped, so none stays "running" forever."""
-    error = IngestError(
+    error = RegistryError(
         STUCK_JOB_ERROR,
         f"No progress for over {settings.INGEST_STUCK_AFTER_SECONDS} seconds: the worker running this job was "
         "lost. Retry the job (its bundle is kept for a while) or upload the bundle again.",
@@ -56,11 +62,6 @@ def reap_stuck_jobs() -> int:
     interrupted = list(IngestJob.objects.filter(state=IngestJob.State.QUEUED, bundle_size=0,
                                                 created_at__lt=_stuck_cutoff()))
     for job in interrupted:
-        pipeline.fail(job, IngestError("upload_interrupted", "The upload of this bundle broke off before it was "
+        pipeline.fail(job, RegistryError("upload_interrupted", "The upload of this bundle broke off before it was "
                                        "received whole. Upload it again."))
     return len(stuck) + len(interrupted)
-
-
-@shared_task(name="ingest.collect_garbage")
-def collect_garbage() -> dict:
-    return gc.collect().to_json()

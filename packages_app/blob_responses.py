@@ -8,8 +8,8 @@ from typing import Callable
 
 from django.http import HttpResponse, StreamingHttpResponse
 
-from ingest.blobstore.base import CHUNK_SIZE
-from ingest.storage import blob_store
+from blobs.store import blob_store
+from dcos_bundle.digests import CHUNK_SIZE
 
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

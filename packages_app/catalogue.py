@@ -8,13 +8,13 @@ from typing import Iterable
 from django.db import transaction
 from django.db.models import Sum
 
-from ingest.errors import IngestError
-from ingest.models import Blob
-from ingest.universe.resource import file_name_of
+from access.clusters import EVERYTHING, Visibility
+from blobs.models import Blob
+from dcos_bundle.errors import RegistryError
+from dcos_bundle.universe.resource import file_name_of
+from packages_app.models import Package, PackageVersion, VersionBlob
 
-from .clusters import EVERYTHING, Visibility
 from .coordinates import registry_host, resource_url, split_reference
-from .models import Package, PackageVersion, VersionBlob
 from .versions import sorted_versions
 
 
@@ -23,7 +23,7 @@ def find_package(name: str, visibility: Visibility = EVERYTHING) -> Package:
     visible = visibility.versions(PackageVersion.objects.filter(package__name=name))
     package = Package.objects.filter(pk__in=visible.values("package_id")).first()
     if package is None:
-        raise IngestError("package_not_found", f"Package [{name}] not found", package=name)
+        raise RegistryError("package_not_found", f"Package [{name}] not found", package=name)
     return package
 
 
@@ -32,7 +32,7 @@ def find_version(name: str, version: str, visibility: Visibility = EVERYTHING) -
         package__name=name, version=version)).first()
     if found is None:
         find_package(name, visibility)
-        raise IngestError("version_not_found", f"Version [{version}] of package [{name}] not found",
+        raise RegistryError("version_not_found", f"Version [{version}] of package [{name}] not found",
                           package=name, version=version)
     return found
 

@@ -8,11 +8,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
-from registry_site import audit
-from registry_site.models import AuditEvent
+from access import audit
+from access.models import AuditEvent
+from packages_app.models import Package, PackageVersion
 
 from .catalogue import SUMMARY_FIELDS, find_package, find_version, package_summaries, remove_version
-from .models import Package, PackageVersion
 from .serializers import PackageDetailSerializer, PackageSummarySerializer, VersionDetailSerializer
 
 ORDERINGS = {"name": "name", "-name": "-name", "updated": "updated_at", "-updated": "-updated_at"}

@@ -3,7 +3,6 @@
 from django.db import models
 
 from .fields import ExactJSONField
-from .validators import validate_dcos_version, validate_version_patterns
 
 
 class Package(models.Model):
@@ -62,7 +61,7 @@ class VersionBlob(models.Model):
 
     version = models.ForeignKey(PackageVersion, on_delete=models.CASCADE, related_name="blob_links")
     # PROTECT: a blob cannot be deleted while a published version references it.
-    blob = models.ForeignKey("ingest.Blob", on_delete=models.PROTECT, related_name="references")
+    blob = models.ForeignKey("blobs.Blob", on_delete=models.PROTECT, related_name="references")
     role = models.CharField(max_length=16, choices=Role.choices)
     name = models.CharField(max_length=1024, blank=True, help_text="File name or image reference it was published as.")
 
@@ -73,45 +72,3 @@ class VersionBlob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} {self.role} {self.blob_id}"
-
-
-class Cluster(models.Model):
-    """A DC/OS cluster this registry serves, with its own repository of what it may see."""
-
-    name = models.SlugField(max_length=63, unique=True, help_text="Names its repository: /clusters/<name>/repo.")
-    description = models.TextField(blank=True)
-    dcos_version = models.CharField(
-        max_length=32, blank=True, validators=[validate_dcos_version],
-        help_text="The cluster's DC/OS version (e.g. 2.2). When set, it decides which packages and which repository "
-                  "version the cluster gets, whatever its Cosmos reports.",
-    )
-    sees_all_packages = models.BooleanField(
-        default=True, help_text="Off: the cluster sees only the packages its rules allow.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class ClusterPackageRule(models.Model):
-    """One package a cluster on an allow-list may see, optionally only some of its versions."""
-
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="rules")
-    package_name = models.CharField(max_length=255)
-    versions = models.CharField(
-        max_length=1024, blank=True, validators=[validate_version_patterns],
-        help_text="Comma-separated version patterns (e.g. 2.3.0, 2.4.*); empty: every version.",
-    )
-
-    class Meta:
-        ordering = ["package_name"]
-        constraints = [
-            models.UniqueConstraint(fields=["cluster", "package_name"], name="unique_cluster_package_rule"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.cluster.name}: {self.package_name} {self.versions or '*'}"

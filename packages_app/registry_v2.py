@@ -18,14 +18,15 @@ from django.urls import path, re_path, register_converter
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from ingest.blobstore.base import BlobNotFound, InvalidDigest, parse_digest
-from ingest.storage import blob_store
-from registry_site.auth import presented_token, reader_of
+from access.auth import presented_token, reader_of
+from access.clusters import Visibility
+from blobs.drivers import BlobNotFound
+from blobs.store import blob_store
+from dcos_bundle.digests import InvalidDigest, parse_digest
+from packages_app.models import VersionBlob
 
 from .blob_responses import blob_response
-from .clusters import Visibility
 from .coordinates import split_reference
-from .models import VersionBlob
 
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
 API_VERSION = "registry/2.0"

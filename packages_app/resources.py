@@ -11,13 +11,13 @@ from django.http import JsonResponse
 from django.urls import path
 from django.views.decorators.http import require_safe
 
-from ingest.blobstore import BlobNotFound
-from ingest.universe.resource import file_name_of
-from registry_site.auth import WWW_AUTHENTICATE, reader_of
+from access.auth import WWW_AUTHENTICATE, reader_of
+from blobs.drivers import BlobNotFound
+from dcos_bundle.universe.resource import file_name_of
+from packages_app.models import VersionBlob
 
 from .blob_responses import blob_response
 from .coordinates import parse_coordinate
-from .models import VersionBlob
 
 logger = logging.getLogger(__name__)
 

@@ -36,14 +36,13 @@ from django.http import HttpResponse
 from django.urls import path
 from django.views.decorators.http import require_safe
 
-from ingest.universe.resource import asset_urls, file_name_of, image_references
+from access.auth import WWW_AUTHENTICATE, acting_for, reader_of
+from access.clusters import EVERYTHING, Visibility, dcos_version_of, find_cluster, visibility_of
+from dcos_bundle.errors import RegistryError
+from dcos_bundle.universe.resource import asset_urls, file_name_of, image_references
+from packages_app.models import PackageVersion, VersionBlob
 
-from ingest.errors import IngestError
-from registry_site.auth import WWW_AUTHENTICATE, acting_for, reader_of
-
-from .clusters import EVERYTHING, Visibility, dcos_version_of, find_cluster, visibility_of
 from .coordinates import registry_host, resource_url, split_reference
-from .models import PackageVersion, VersionBlob
 
 logger = logging.getLogger(__name__)
 
@@ -412,7 +411,7 @@ def cluster_repo(request, name: str):
                       cluster=name)
     try:
         cluster = find_cluster(name)
-    except IngestError as error:
+    except RegistryError as error:
         return _error(404, "RepositoryNotFound", error.message, cluster=name)
     return _serve_cluster(request, cluster)
 

@@ -11,9 +11,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ingest.errors import IngestError
-
-from .auth import WWW_AUTHENTICATE
+from access.auth import WWW_AUTHENTICATE
+from dcos_bundle.errors import RegistryError
 
 STATUS_BY_CODE = {
     "bundle_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -49,7 +48,7 @@ DRF_CODES = {
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, IngestError):
+    if isinstance(exc, RegistryError):
         code = STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST)
         headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if code == status.HTTP_401_UNAUTHORIZED else None
         return Response(exc.to_json(), status=code, headers=headers)
@@ -76,7 +75,7 @@ class LimitedJSONParser(JSONParser):
         declared = parser_context["request"].META.get("CONTENT_LENGTH") if parser_context else None
         body = stream.read(limit + 1) if stream is not None else b""
         if (declared and declared.isdigit() and int(declared) > limit) or len(body) > limit:
-            raise IngestError("request_too_large", f"A JSON request body may have at most {limit} bytes; upload "
+            raise RegistryError("request_too_large", f"A JSON request body may have at most {limit} bytes; upload "
                               "bundles to /api/v1/bundles/ or /api/v1/uploads/.", limit=limit)
         return super().parse(io.BytesIO(body), media_type, parser_context)
 

@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_site.settings")
 
 from django.conf import settings  # noqa: E402  (needs the settings module named above)
 
-from registry_site.logs import logging_config  # noqa: E402
+from telemetry.logs import logging_config  # noqa: E402
 
 logconfig_dict = logging_config(**settings.LOGGING)
 accesslog = None

@@ -11,7 +11,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from ingest.storage import blob_store, free_disk, low_disk
+from blobs.store import blob_store, free_disk, low_disk
 
 from .celery import app as celery_app
 

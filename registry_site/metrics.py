@@ -1,75 +1,36 @@
-"""The registry's Prometheus metrics: every definition, the scrape-time collector and the exposition.
+"""``/metrics``: the counters of every process of the host, plus the registry's state read at scrape time.
 
-Two kinds of series:
-
-- events counted where they happen (requests, stage durations, bytes, finished jobs, dedup), in
-  whichever process they happen. With ``PROMETHEUS_MULTIPROC_DIR`` set (the run command sets it),
-  each process writes its values to a file there and a scrape adds them up, so ``/metrics`` of
-  any web worker shows the counts of all web and Celery worker processes of the host;
-- state read at scrape time (jobs by state and stage, blobs, disk, broker queue, last maintenance
-  runs) by ``RegistryStateCollector``: from the database, the disk and the broker, never kept in a
-  process, so every scrape answers the same whichever process serves it.
+The state (jobs by state and stage, blobs, disk, broker queue, last maintenance runs) is read by
+``RegistryStateCollector`` from the database, the disk and the broker, never kept in a process,
+so every scrape answers the same whichever process serves it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-    start_http_server,
-)
+from kombu.exceptions import ChannelError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+
+from blobs.models import Blob
+from blobs.store import free_disk
+from ingest.models import IngestJob
+from ingest.tasks import stuck_jobs
+from operations.models import OperationRun
+from operations.runs import last_success
+from telemetry.metrics import process_metrics_registry
+
+from .celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BROKER_TIMEOUT_SECONDS = 3
-
-HTTP_REQUESTS = Counter(
-    "registry_http_requests", "HTTP requests answered, by method, URL pattern, status and the cluster they were "
-    "made for (empty when for none).", ["method", "route", "status", "cluster"],
-)
-HTTP_REQUEST_DURATION = Histogram(
-    "registry_http_request_duration_seconds", "Time to answer an HTTP request (until the response is returned; "
-    "a streamed body may take longer), by method and URL pattern.", ["method", "route"],
-)
-INGEST_STAGE_DURATION = Histogram(
-    "registry_ingest_stage_duration_seconds", "Time an ingest stage took, from its start to its end (a fanned-out "
-    "stage counts from its first to its last task).", ["stage"],
-    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, float("inf")),
-)
-INGEST_BUNDLE_BYTES = Counter(
-    "registry_ingest_bundle_bytes", "Bytes of uploaded bundles read and hashed by the receive stage.",
-)
-INGEST_JOBS_FINISHED = Counter(
-    "registry_ingest_jobs_finished", "Ingest jobs that ended, by outcome (succeeded, failed, cancelled) and error "
-    "code (empty unless failed).", ["outcome", "error_code"],
-)
-BLOB_DEDUPLICATED_BYTES = Counter(
-    "registry_blob_deduplicated_bytes", "Bytes of blobs ingest verified but did not write: the store held them already.",
-)
-
-
-def count_request(method: str, route: str, status: int, seconds: float, cluster: str = "") -> None:
-    HTTP_REQUESTS.labels(method, route, str(status), cluster).inc()
-    HTTP_REQUEST_DURATION.labels(method, route).observe(seconds)
-
-
-def count_finished_job(outcome: str, error_code: str = "") -> None:
-    INGEST_JOBS_FINISHED.labels(outcome, error_code).inc()
 
 
 class RegistryStateCollector:
@@ -83,9 +44,6 @@ class RegistryStateCollector:
         yield from self._operations()
 
     def _jobs(self):
-        from ingest.models import IngestJob
-        from ingest.tasks import stuck_jobs
-
         by_state = GaugeMetricFamily("registry_ingest_jobs", "Ingest jobs by state.", labels=["state"])
         counts = dict(IngestJob.objects.values_list("state").annotate(Count("pk")).order_by())
         for state in IngestJob.State.values:
@@ -106,16 +64,12 @@ class RegistryStateCollector:
         )
 
     def _blobs(self):
-        from ingest.models import Blob
-
         totals = Blob.objects.aggregate(count=Count("pk"), size=Sum("size"))
         yield GaugeMetricFamily("registry_blobs_stored", "Blobs recorded in the blob store.", value=totals["count"])
         yield GaugeMetricFamily("registry_storage_used_bytes", "Bytes of the blobs recorded in the blob store "
                                 "(from the database, not a listing of the store).", value=totals["size"] or 0)
 
     def _disk(self):
-        from ingest.storage import free_disk
-
         threshold = settings.DISK_FREE_THRESHOLD_BYTES
         free = GaugeMetricFamily("registry_disk_free_bytes", "Free bytes where uploads land: data_dir (staging) and, "
                                  "for local storage, blob_store.", labels=["place"])
@@ -144,9 +98,6 @@ class RegistryStateCollector:
             yield depth
 
     def _operations(self):
-        from ingest.models import OperationRun
-        from ingest.operation_runs import last_success
-
         family = GaugeMetricFamily(
             "registry_operation_last_success_timestamp_seconds", "Unix time the last successful run of a maintenance "
             "operation finished (no series for an operation that never succeeded).", labels=["operation"],
@@ -164,10 +115,6 @@ def broker_queue_depths() -> dict[str, int]:
     kombu's passive ``queue_declare`` answers for every transport: LLEN of the queue's lists on
     Redis, the message files on the filesystem transport, the broker's own count on AMQP.
     """
-    from kombu.exceptions import ChannelError
-
-    from .celery import app as celery_app
-
     depths = {}
     with celery_app.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS)
@@ -180,23 +127,6 @@ def broker_queue_depths() -> dict[str, int]:
     return depths
 
 
-class _ThisProcess:
-    """The default registry's metrics, for a single process (no multiprocess directory)."""
-
-    def collect(self):
-        return REGISTRY.collect()
-
-
-def process_metrics_registry() -> CollectorRegistry:
-    """The counters and histograms: of every process of the host in multiprocess mode, else of this one."""
-    registry = CollectorRegistry()
-    if os.environ.get(MULTIPROC_ENV):
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry.register(_ThisProcess())
-    return registry
-
-
 def exposition() -> bytes:
     registry = process_metrics_registry()
     registry.register(RegistryStateCollector())
@@ -207,15 +137,3 @@ def exposition() -> bytes:
 @require_safe
 def metrics_view(request):
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
-
-
-def serve_worker_metrics(port: int) -> None:
-    """Expose the counters of this host's worker processes on ``port`` (a worker in its own container).
-
-    The state gauges are left to the web's /metrics, so several workers do not report them twice.
-    """
-    if not os.environ.get(MULTIPROC_ENV):
-        raise SystemExit(f"WORKER_METRICS_PORT={port} needs {MULTIPROC_ENV} (a directory the worker's processes "
-                         "share): without it the pool processes' counts would not be seen.")
-    start_http_server(port, registry=process_metrics_registry())
-    logger.info("Worker metrics on port %d", port)

@@ -7,7 +7,7 @@ import time
 
 import structlog
 
-from . import metrics
+from telemetry import metrics
 
 logger = structlog.get_logger("registry_site.requests")
 

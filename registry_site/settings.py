@@ -107,9 +107,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The registry's layers, top first; each imports only those below it (see docs/architecture.md).
     "registry_site",
-    "packages_app",
+    "operations",
     "ingest",
+    "packages_app",
+    "access",
+    "blobs",
 ]
 
 MIDDLEWARE = [
@@ -243,9 +247,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "registry_site.api.exception_handler",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["registry_site.auth.RegistryAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["registry_site.auth.ScopePermission"],
-    "UNAUTHENTICATED_USER": "registry_site.auth.anonymous",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["access.auth.RegistryAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.auth.ScopePermission"],
+    "UNAUTHENTICATED_USER": "access.auth.anonymous",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -263,7 +267,7 @@ SPECTACULAR_SETTINGS = {
 LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
 if LOG_FORMAT not in ("json", "console"):
     raise ValueError(f"LOG_FORMAT={LOG_FORMAT!r}: expected json or console.")
-LOGGING_CONFIG = "registry_site.logs.configure"
+LOGGING_CONFIG = "telemetry.logs.configure"
 LOGGING = {"format": LOG_FORMAT, "level": os.environ.get("LOG_LEVEL", "INFO")}
 
 # A worker in its own container serves its processes' metrics on this port (0: off).

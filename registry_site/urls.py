@@ -11,7 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("ingest.urls")),
-    path("api/v1/", include("registry_site.access_api")),
+    path("api/v1/", include("access.api")),
     path("", include("packages_app.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -8,6 +8,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_site.settings")
 
 application = get_wsgi_application()
 
-from ingest.storage import ensure_backend_lock  # noqa: E402  (needs the app registry loaded above)
+from blobs.store import ensure_backend_lock  # noqa: E402  (needs the app registry loaded above)
 
 ensure_backend_lock()

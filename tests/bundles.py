@@ -13,7 +13,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.bundle.format import (
+from dcos_bundle.format import (
     MANIFEST_MEMBER,
     METADATA_MEMBER,
     AssetEntry,
@@ -23,9 +23,9 @@ from ingest.bundle.format import (
     bundle_file_name,
     json_pointer,
 )
-from ingest.bundle.oci import ImageSet, SpooledLayer, spool_layer
-from ingest.bundle.writer import BundleWriter
-from ingest.streams import IterableReader
+from dcos_bundle.oci import ImageSet, SpooledLayer, spool_layer
+from dcos_bundle.streams import IterableReader
+from dcos_bundle.writer import BundleWriter
 from tests.streams import PatternStream, pattern_digest
 
 TAR_BLOCK = 512

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from ingest.storage import blob_store
+from blobs.store import blob_store
 from tests.services import s3_connection, service_missing
 
 
@@ -142,7 +142,7 @@ def registry(transactional_db, local_storage, settings, tmp_path, eager_tasks):
 @pytest.fixture
 def operator_token(db) -> str:
     """An admin-scope token: what an operator's tooling uploads and manages the registry with."""
-    from registry_site.tokens import create_token
+    from access.tokens import create_token
 
     return create_token("test operator", "admin", created_by="tests")[1]
 

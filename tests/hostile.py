@@ -17,8 +17,8 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from ingest.bundle.format import MANIFEST_MEMBER, OCI_INDEX_MEMBER, image_blob_member
-from ingest.bundle.oci import canonical_json
+from dcos_bundle.format import MANIFEST_MEMBER, OCI_INDEX_MEMBER, image_blob_member
+from dcos_bundle.oci import canonical_json
 
 END_RECORD = struct.Struct("<4s4H2LH")
 # Field offsets inside a local header, a central directory entry and the end record.

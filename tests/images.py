@@ -18,7 +18,7 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 
-from ingest.bundle.format import IMAGES_DIR
+from dcos_bundle.format import IMAGES_DIR
 from tests.services import service_missing
 from tests.streams import sha256_digest
 

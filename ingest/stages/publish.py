@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from ingest.errors import IngestError
+from dcos_bundle.errors import RegistryError
 from ingest.models import IngestJob, JobBlob
 from ingest.progress import JobCancelled
 from packages_app.models import Package, PackageVersion, VersionBlob
@@ -30,7 +30,7 @@ def existing_outcome(job: IngestJob, existing: PackageVersion | None, plan: Bund
         return existing
     if job.replace:
         return None
-    raise IngestError(
+    raise RegistryError(
         "version_conflict",
         f"Version {plan.version} of package {plan.name} is already published with different content. "
         "Upload with replace to swap it.",

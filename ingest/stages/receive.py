@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 
-from ingest.blobstore.base import CHUNK_SIZE, digest_of
-from ingest.errors import IngestError
+from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.errors import RegistryError
 from ingest.models import IngestJob
 from ingest.progress import Progress
 
 
 def check_bundle_digest(job: IngestJob, progress: Progress) -> str:
-    """The bundle's sha256, computed if needed; IngestError if it is not the declared one."""
+    """The bundle's sha256, computed if needed; RegistryError if it is not the declared one."""
     digest = job.bundle_digest
     if not digest:
         hasher = hashlib.sha256()
@@ -26,7 +26,7 @@ def check_bundle_digest(job: IngestJob, progress: Progress) -> str:
         digest = digest_of(hasher.hexdigest())
         progress.flush()
     if job.expected_digest and digest != job.expected_digest:
-        raise IngestError(
+        raise RegistryError(
             "upload_digest_mismatch",
             f"The uploaded bundle hashes to {digest}, not to the {job.expected_digest} the upload declared; "
             "it was damaged on the way. Upload it again.",

@@ -15,17 +15,18 @@ from typing import BinaryIO, Callable
 
 from django.db import transaction
 
-from ingest.blobstore import BlobStore, DigestMismatch, SizeMismatch
-from ingest.blobstore.base import HashingCopier
-from ingest.bundle.format import asset_member, image_blob_member
-from ingest.bundle.reader import BundleReader
-from ingest.errors import IngestError
-from ingest.models import Blob, IngestJob, JobBlob
+from blobs.drivers import BlobStore, DigestMismatch, SizeMismatch
+from blobs.drivers.base import VerifyingCopier
+from blobs.models import Blob
+from blobs.store import check_store_is_locked, locked_backend, locked_backend_for_recording
+from dcos_bundle.errors import RegistryError
+from dcos_bundle.format import asset_member, image_blob_member
+from dcos_bundle.reader import BundleReader
+from dcos_bundle.streams import ObservedReader
+from ingest.models import IngestJob, JobBlob
 from ingest.progress import Progress
-from ingest.storage import check_store_is_locked, locked_backend, locked_backend_for_recording
-from ingest.streams import ObservedReader
 from packages_app.models import VersionBlob
-from registry_site import metrics
+from telemetry import metrics
 
 # A blob deleted by a concurrent cleanup between our write and our claim is written again.
 WRITE_ATTEMPTS = 3
@@ -48,7 +49,7 @@ def member_of(claim: JobBlob) -> str:
 
 def _write_or_check(store: BlobStore, claim: JobBlob, source: BinaryIO) -> None:
     if store.exists(claim.digest):
-        copier = HashingCopier()
+        copier = VerifyingCopier()
         for _ in copier.chunks(source):
             pass
         copier.verify(claim.digest, claim.size)
@@ -79,9 +80,9 @@ def store_claimed(
             with open_source() as source:
                 _write_or_check(store, claim, source)
         except (DigestMismatch, SizeMismatch) as mismatch:
-            raise IngestError(mismatch.code, f"Member {member}: {mismatch}", digest=claim.digest, member=member) from None
+            raise RegistryError(mismatch.code, f"Member {member}: {mismatch}", digest=claim.digest, member=member) from None
         except zipfile.BadZipFile as error:
-            raise IngestError("member_corrupt", f"Member {member} is corrupt: {error}.", member=member) from None
+            raise RegistryError("member_corrupt", f"Member {member} is corrupt: {error}.", member=member) from None
         after_read()
         with transaction.atomic():
             check_store_is_locked(store, locked_backend_for_recording())
@@ -91,7 +92,7 @@ def store_claimed(
             if store.exists(claim.digest):
                 JobBlob.objects.filter(pk=claim.pk).update(stored=True)
                 return
-    raise IngestError("blob_store_unstable", f"Blob {claim.digest} kept disappearing while it was stored.")
+    raise RegistryError("blob_store_unstable", f"Blob {claim.digest} kept disappearing while it was stored.")
 
 
 def counted(stream: BinaryIO, progress: Progress) -> BinaryIO:

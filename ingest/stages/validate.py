@@ -12,12 +12,12 @@ import json
 import mimetypes
 from dataclasses import dataclass, field
 
-from ingest.universe.resource import asset_urls, image_references
-from ingest.bundle.format import OCI_MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION, asset_member, image_blob_member
-from ingest.bundle.reader import BundleReader
-from ingest.errors import IngestError
-from ingest.universe.metadata import check_metadata
-from ingest.universe.template import render_marathon_app
+from dcos_bundle.errors import RegistryError
+from dcos_bundle.format import OCI_MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION, asset_member, image_blob_member
+from dcos_bundle.reader import BundleReader
+from dcos_bundle.universe.metadata import check_metadata
+from dcos_bundle.universe.resource import asset_urls, image_references
+from dcos_bundle.universe.template import render_marathon_app
 
 from .inspect import Inventory
 
@@ -57,9 +57,9 @@ class BundlePlan:
 def _member(inventory: Inventory, name: str, size: int, what: str):
     info = inventory.members.get(name)
     if info is None:
-        raise IngestError("member_missing", f"{what} is not in the bundle (no member {name}).", member=name)
+        raise RegistryError("member_missing", f"{what} is not in the bundle (no member {name}).", member=name)
     if info.size != size:
-        raise IngestError(
+        raise RegistryError(
             "size_mismatch", f"{what}: member {name} is {info.size} bytes, but {size} were declared.",
             member=name, expected=size, actual=info.size,
         )
@@ -75,7 +75,7 @@ def validate_bundle(reader: BundleReader, inventory: Inventory) -> BundlePlan:
         return BundlePlan(metadata, _content_digest(metadata, [], []))
 
     if (manifest.name, manifest.version) != (metadata["name"], metadata["version"]):
-        raise IngestError(
+        raise RegistryError(
             "manifest_mismatch",
             f"manifest.json is for {manifest.name} {manifest.version}, metadata.json for "
             f"{metadata['name']} {metadata['version']}.",
@@ -84,11 +84,11 @@ def validate_bundle(reader: BundleReader, inventory: Inventory) -> BundlePlan:
     carried = {asset.url for asset in manifest.assets}
     for url in urls:
         if url not in carried:
-            raise IngestError("asset_missing", f"The bundle does not carry {url}, which the metadata names.", url=url)
+            raise RegistryError("asset_missing", f"The bundle does not carry {url}, which the metadata names.", url=url)
     assets = []
     for asset in manifest.assets:
         if asset.url not in urls:
-            raise IngestError(
+            raise RegistryError(
                 "manifest_mismatch", f"manifest.json lists {asset.url}, which the metadata does not name.",
                 url=asset.url,
             )
@@ -101,7 +101,7 @@ def validate_bundle(reader: BundleReader, inventory: Inventory) -> BundlePlan:
     listed = {image.reference: image.manifest_digest for image in manifest.images}
     if set(listed) != set(references):
         missing = sorted(set(references) - set(listed)) or sorted(set(listed) - set(references))
-        raise IngestError(
+        raise RegistryError(
             "manifest_mismatch",
             f"manifest.json's images and the metadata's Docker images differ: {', '.join(missing)}.",
             references=missing,
@@ -120,7 +120,7 @@ def _indexed_manifests(reader: BundleReader, inventory: Inventory, listed: dict[
         return []
     index = reader.oci_index()
     if index is None:
-        raise IngestError("image_index_missing", "The bundle lists images but has no images/index.json.")
+        raise RegistryError("image_index_missing", "The bundle lists images but has no images/index.json.")
     entries = {}
     for entry in index.get("manifests", []):
         reference = (entry.get("annotations") or {}).get(REF_NAME_ANNOTATION)
@@ -130,13 +130,13 @@ def _indexed_manifests(reader: BundleReader, inventory: Inventory, listed: dict[
     for reference, digest in listed.items():
         entry = entries.get(reference)
         if entry is None or entry.get("digest") != digest:
-            raise IngestError(
+            raise RegistryError(
                 "image_index_mismatch",
                 f"images/index.json has no manifest {digest} for {reference}, which manifest.json lists.",
                 reference=reference,
             )
         if entry.get("mediaType") not in IMAGE_MANIFEST_MEDIA_TYPES or not isinstance(entry.get("size"), int):
-            raise IngestError(
+            raise RegistryError(
                 "unsupported_image", f"Image {reference}: index entry of type {entry.get('mediaType')!r} is not an image "
                 "manifest.", reference=reference,
             )

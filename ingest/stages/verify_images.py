@@ -14,14 +14,14 @@ import io
 import json
 import zlib
 
-from ingest.blobstore import BlobStore
-from ingest.blobstore.base import CHUNK_SIZE
-from ingest.bundle.format import image_blob_member
-from ingest.bundle.reader import BundleReader
-from ingest.errors import IngestError
+from blobs.drivers import BlobStore
+from dcos_bundle.digests import CHUNK_SIZE
+from dcos_bundle.errors import RegistryError
+from dcos_bundle.format import image_blob_member
+from dcos_bundle.reader import BundleReader
+from dcos_bundle.streams import ObservedReader
 from ingest.models import IngestJob, JobBlob
 from ingest.progress import Progress
-from ingest.streams import ObservedReader
 
 from .store import counted, store_claimed
 from .validate import BundlePlan, PlannedBlob
@@ -39,15 +39,15 @@ def _read_document(reader: BundleReader, blob: PlannedBlob, what: str) -> dict:
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise IngestError("invalid_image", f"{what} is not valid JSON: {error}.", member=blob.member) from None
+        raise RegistryError("invalid_image", f"{what} is not valid JSON: {error}.", member=blob.member) from None
     if not isinstance(document, dict):
-        raise IngestError("invalid_image", f"{what} must be a JSON object.", member=blob.member)
+        raise RegistryError("invalid_image", f"{what} must be a JSON object.", member=blob.member)
     return document
 
 
 def _descriptor(reference: str, descriptor, what: str) -> tuple[str, int, str]:
     if not isinstance(descriptor, dict) or not isinstance(descriptor.get("size"), int):
-        raise IngestError("invalid_image", f"Image {reference}: the {what} descriptor is malformed.", reference=reference)
+        raise RegistryError("invalid_image", f"Image {reference}: the {what} descriptor is malformed.", reference=reference)
     return descriptor.get("digest"), descriptor["size"], descriptor.get("mediaType", "")
 
 
@@ -66,7 +66,7 @@ def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
         claim(manifest_blob)
         config_digest, config_size, config_type = _descriptor(reference, manifest.get("config"), "config")
         if config_type not in CONFIG_MEDIA_TYPES:
-            raise IngestError("unsupported_image", f"Image {reference}: config type {config_type!r} is not an image "
+            raise RegistryError("unsupported_image", f"Image {reference}: config type {config_type!r} is not an image "
                               "config.", reference=reference)
         config_blob = PlannedBlob(config_digest, config_size, config_type, "config", reference,
                                   image_blob_member(config_digest))
@@ -75,7 +75,7 @@ def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
         layers = manifest.get("layers")
         diff_ids = (config.get("rootfs") or {}).get("diff_ids")
         if not isinstance(layers, list) or not isinstance(diff_ids, list) or len(layers) != len(diff_ids):
-            raise IngestError(
+            raise RegistryError(
                 "diff_ids_mismatch",
                 f"Image {reference}: the manifest lists {len(layers) if isinstance(layers, list) else 'no'} layers, "
                 f"the config {len(diff_ids) if isinstance(diff_ids, list) else 'no'} diff_ids.",
@@ -84,11 +84,11 @@ def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
         for layer, diff_id in zip(layers, diff_ids):
             digest, size, media_type = _descriptor(reference, layer, "layer")
             if media_type not in GZIP_LAYER_MEDIA_TYPES:
-                raise IngestError("unsupported_image", f"Image {reference}: layer type {media_type!r} is not a gzip "
+                raise RegistryError("unsupported_image", f"Image {reference}: layer type {media_type!r} is not a gzip "
                                   "layer.", reference=reference, layer=digest)
             member = image_blob_member(digest)
             if not reader.has(member):
-                raise IngestError("member_missing", f"Image {reference}: layer {digest} is not in the bundle.",
+                raise RegistryError("member_missing", f"Image {reference}: layer {digest} is not in the bundle.",
                                   reference=reference, layer=digest, member=member)
             claim(PlannedBlob(digest, size, media_type, "layer", reference, member, diff_id))
 
@@ -112,7 +112,7 @@ class DiffIdCheck:
         self._inflater = zlib.decompressobj(31)
         self._members = 0
         self._in_member = False
-        self._error: IngestError | None = None
+        self._error: RegistryError | None = None
 
     def observe(self, chunk) -> None:
         # After corrupt gzip the rest still streams through, so a wrong digest is reported first.
@@ -141,15 +141,15 @@ class DiffIdCheck:
             raise self._corrupt("its gzip stream is truncated")
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self._claim.diff_id:
-            raise IngestError(
+            raise RegistryError(
                 "diff_id_mismatch",
                 f"Layer {self._claim.digest} of image {self._claim.name} decompresses to {actual}, but the image "
                 f"config declares {self._claim.diff_id}.",
                 layer=self._claim.digest, reference=self._claim.name, expected=self._claim.diff_id, actual=actual,
             )
 
-    def _corrupt(self, why: str) -> IngestError:
-        return IngestError(
+    def _corrupt(self, why: str) -> RegistryError:
+        return RegistryError(
             "layer_corrupt", f"Layer {self._claim.digest} of image {self._claim.name}: {why}.",
             layer=self._claim.digest, reference=self._claim.name,
         )

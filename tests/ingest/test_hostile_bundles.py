@@ -13,16 +13,24 @@ import zipfile
 import pytest
 from django.conf import settings
 
-from ingest.bundle.format import BUNDLE_MEDIA_TYPE, MANIFEST_MEMBER, METADATA_MEMBER, OCI_INDEX_MEMBER, asset_member, image_blob_member
-from ingest.models import Blob, IngestJob, JobBlob
-from ingest.storage import blob_store
+from blobs.models import Blob
+from blobs.store import blob_store
+from dcos_bundle.format import (
+    BUNDLE_MEDIA_TYPE,
+    MANIFEST_MEMBER,
+    METADATA_MEMBER,
+    OCI_INDEX_MEMBER,
+    asset_member,
+    image_blob_member,
+)
+from ingest.models import IngestJob, JobBlob
 from packages_app.models import Package, PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, make_bundle
 from tests.hostile import (
-    LOCAL_METHOD,
     CENTRAL_FLAGS,
     CENTRAL_METHOD,
     LOCAL_FLAGS,
+    LOCAL_METHOD,
     header_offsets,
     patched,
     patched_in_both,

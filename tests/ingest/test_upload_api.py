@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from ingest.bundle.format import BUNDLE_MEDIA_TYPE, MANIFEST_MEMBER
-from ingest.models import Blob, IngestJob, JobBlob, UploadSession
+from blobs.models import Blob
+from dcos_bundle.format import BUNDLE_MEDIA_TYPE, MANIFEST_MEMBER
+from ingest.models import IngestJob, JobBlob, UploadSession
 from packages_app.models import PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.hostile import read_json, rewrite

@@ -15,11 +15,11 @@ from datetime import datetime
 import pytest
 import requests
 
-from ingest.bundle.format import BUNDLE_MEDIA_TYPE
+from access.tokens import create_token
+from blobs.store import blob_store
+from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
-from ingest.storage import blob_store
 from packages_app.models import PackageVersion, VersionBlob
-from registry_site.tokens import create_token
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.processes import PROJECT_DIR, registry_env, stop, wait_until
 from tests.services import redis_url

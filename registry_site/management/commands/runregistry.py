@@ -20,7 +20,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ingest.storage import StorageBackendMismatch, ensure_backend_lock
+from blobs.store import StorageBackendMismatch, ensure_backend_lock
 
 STOP_TIMEOUT_SECONDS = 30
 

@@ -1,0 +1,168 @@
+"""Who is asking: a token (Bearer, Token or Basic credentials), a staff user's session, or nobody.
+
+Writes always need a ``write`` (or ``admin``) token or a staff session; reads are anonymous unless
+ANONYMOUS_READS is off, and then a cluster's token sees only that cluster's packages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from access.clusters import EVERYTHING, Visibility, visibility_of
+from access.models import Cluster
+from dcos_bundle.errors import RegistryError
+
+from .models import ApiToken
+from .tokens import resolve, scope_includes
+
+WWW_AUTHENTICATE = 'Bearer realm="DC/OS Package Registry"'
+READ, WRITE, ADMIN = ApiToken.Scope.READ, ApiToken.Scope.WRITE, ApiToken.Scope.ADMIN
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, whatever proved it; DRF sees it as ``request.user``."""
+
+    kind: str  # token, user or anonymous
+    name: str = ""
+    scope: str | None = None
+    cluster: Cluster | None = None
+    key_id: str = ""
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.kind != "anonymous"
+
+    @property
+    def label(self) -> str:
+        if self.kind == "token":
+            return f"token:{self.name} ({self.key_id})"
+        return f"user:{self.name}" if self.kind == "user" else "anonymous"
+
+    @property
+    def visibility(self) -> Visibility:
+        return visibility_of(self.cluster) if self.cluster is not None else EVERYTHING
+
+    def may(self, scope: str) -> bool:
+        return self.scope is not None and scope_includes(self.scope, scope)
+
+
+ANONYMOUS = Principal("anonymous")
+
+
+def anonymous() -> Principal:
+    return ANONYMOUS
+
+
+def user_principal(user) -> Principal:
+    # Staff manage the registry in the admin; other users may only read.
+    return Principal("user", user.get_username(), ADMIN if user.is_staff else READ)
+
+
+def presented_token(request) -> str | None:
+    """The token in the Authorization header (Bearer, Token, or Basic with the token as password), if any."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        return None
+    kind, _, value = header.partition(" ")
+    kind, value = kind.lower(), value.strip()
+    if kind in ("bearer", "token") and value:
+        return value
+    if kind == "basic":
+        try:
+            _, separator, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            separator = ""
+        if separator and password:
+            return password
+        raise RegistryError("invalid_token", "Basic credentials must be base64 of <any user name>:<token>.")
+    raise RegistryError("invalid_token", f"Authorization scheme {kind!r} is not supported: send 'Bearer <token>'.")
+
+
+def acting_for(request, cluster: str) -> None:
+    """Mark the request as made for ``cluster``: its log line and metrics say so."""
+    request.registry_cluster = cluster
+
+
+def token_principal(request, plaintext: str) -> Principal:
+    token = resolve(plaintext)
+    if token.cluster is not None:
+        acting_for(request, token.cluster.name)
+    return Principal("token", token.name, token.scope, token.cluster, token.key_id)
+
+
+def principal_of(request) -> Principal:
+    """Who asks, from a token or the session of a logged-in user; RegistryError ``invalid_token`` for a bad token."""
+    plaintext = presented_token(request)
+    if plaintext is not None:
+        return token_principal(request, plaintext)
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_active:
+        return user_principal(user)
+    return ANONYMOUS
+
+
+def reader_of(request, refuse):
+    """The principal allowed to read, or ``refuse(status, code, message)``'s response when it may not.
+
+    For the faces outside the REST API (/repo, /resource, /v2), each with its own error shape.
+    """
+    try:
+        principal = principal_of(request)
+    except RegistryError as error:
+        return None, refuse(401, error.code, error.message)
+    if not principal.is_authenticated and not settings.ANONYMOUS_READS:
+        return None, refuse(401, "not_authenticated", "This registry serves only callers with a token: send "
+                                                      "'Authorization: Bearer <token>'.")
+    return principal, None
+
+
+class RegistryAuthentication(SessionAuthentication):
+    """Tokens first; otherwise a logged-in user's session, with Django's CSRF check as for any session."""
+
+    def authenticate(self, request):
+        plaintext = presented_token(request._request)
+        if plaintext is not None:
+            return token_principal(request._request, plaintext), None
+        found = super().authenticate(request)
+        return (user_principal(found[0]), None) if found else None
+
+    def authenticate_header(self, request) -> str:
+        return WWW_AUTHENTICATE
+
+
+class ScopePermission(BasePermission):
+    """Reads need ``read`` (or nothing, while ANONYMOUS_READS is on), writes ``write``; a view may ask for more."""
+
+    def has_permission(self, request, view) -> bool:
+        needed = getattr(view, "required_scope", None) or (READ if request.method in SAFE_METHODS else WRITE)
+        principal = request.user
+        if needed == READ and settings.ANONYMOUS_READS:
+            return True
+        if not principal.is_authenticated:
+            raise exceptions.NotAuthenticated(
+                f"This needs a token with the {needed} scope: send 'Authorization: Bearer <token>'.")
+        if not principal.may(needed):
+            raise exceptions.PermissionDenied(
+                f"This needs the {needed} scope; {principal.label} has {principal.scope}.")
+        return True
+
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes our authentication: an API token as a bearer token."""
+
+    target_class = RegistryAuthentication
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "An API token (dcr_…): Authorization: Bearer <token>, or Basic with it as password."}

@@ -1,0 +1,85 @@
+"""Clusters: which packages each DC/OS cluster may see, and at which DC/OS version. Plain functions."""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from dcos_bundle.errors import RegistryError
+
+from .models import Cluster, ClusterPackageRule
+from .validators import version_patterns
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What a cluster may see; hashable, so a rendered repository can be cached for it."""
+
+    # package name -> version patterns (empty: every version); None: every package.
+    rules: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+
+    def versions(self, versions: QuerySet) -> QuerySet:
+        """The PackageVersions of ``versions`` the cluster may see, filtered in the database."""
+        if self.rules is None:
+            return versions
+        allowed = Q(pk__in=[])
+        for package, patterns in self.rules:
+            rule = Q(package__name=package)
+            if patterns:
+                rule &= functools.reduce(operator.or_, (Q(version__regex=_regex(pattern)) for pattern in patterns))
+            allowed |= rule
+        return versions.filter(allowed)
+
+    def allows(self, name: str, version: str) -> bool:
+        if self.rules is None:
+            return True
+        for package, patterns in self.rules:
+            if package == name:
+                return not patterns or any(fnmatchcase(version, pattern) for pattern in patterns)
+        return False
+
+
+EVERYTHING = Visibility()
+
+
+def _regex(pattern: str) -> str:
+    """A whole-version wildcard pattern as a regular expression PostgreSQL and SQLite read alike."""
+    return "^" + "".join({"*": ".*", "?": "."}.get(char) or re.escape(char) for char in pattern) + "$"
+
+
+def dcos_version_of(cluster: Cluster) -> tuple[int, ...] | None:
+    return tuple(int(part) for part in cluster.dcos_version.split(".")) if cluster.dcos_version else None
+
+
+def visibility_of(cluster: Cluster) -> Visibility:
+    if cluster.sees_all_packages:
+        return EVERYTHING
+    return Visibility(tuple(sorted(
+        (rule.package_name, version_patterns(rule.versions)) for rule in cluster.rules.all()
+    )))
+
+
+def find_cluster(name: str) -> Cluster:
+    cluster = Cluster.objects.prefetch_related("rules").filter(name=name).first()
+    if cluster is None:
+        raise RegistryError("cluster_not_found", f"Cluster [{name}] not found", cluster=name)
+    return cluster
+
+
+def save_cluster(cluster: Cluster, fields: dict) -> Cluster:
+    """Create or change a cluster; ``rules``, when given, replace its whole allow-list."""
+    rules = fields.pop("rules", None)
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(cluster, name, value)
+        cluster.save()
+        if rules is not None:
+            cluster.rules.all().delete()
+            ClusterPackageRule.objects.bulk_create(ClusterPackageRule(cluster=cluster, **rule) for rule in rules)
+    return cluster

@@ -1,0 +1,302 @@
+"""Blob store in an S3 bucket (AWS or any S3-compatible server), via boto3.
+
+Layout under the prefix: ``blobs/sha256/<first two hex>/<hex>`` for blobs,
+``_uploads/<uuid>`` for multipart uploads whose digest was not known in advance and
+``_probe/`` for health-check scratch objects. A blob key is only ever written with
+verified bytes: small blobs are hashed in memory before a single PUT, large ones are
+uploaded in parts and the multipart upload is completed only after the digest matched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import os
+import re
+import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import BinaryIO, Iterator
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from dcos_bundle.digests import digest_of, parse_digest
+
+from .base import (
+    BlobInfo,
+    BlobNotFound,
+    BlobStore,
+    VerifyingCopier,
+    check_range,
+)
+
+# S3 rejects multipart parts under 5 MiB (except the last) and more than 10,000 parts.
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+PART_CHECKSUM = "CRC32"
+_HEX_RE = re.compile(r"[0-9a-f]{64}")
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+def _is_not_found(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES
+
+
+class _BodyReader(io.RawIOBase):
+    """Adapts a botocore StreamingBody to a standard raw stream (buffered by the caller)."""
+
+    def __init__(self, body):
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._body.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+class S3BlobStore(BlobStore):
+    kind = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        region: str | None = None,
+        part_size: int = 8 * 1024 * 1024,
+        parts_in_flight: int = 3,
+        list_page_size: int = 1000,
+        client=None,
+    ):
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (the S3 minimum).")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url
+        self.part_size = part_size
+        self.parts_in_flight = parts_in_flight
+        self.list_page_size = list_page_size
+        root = f"{self.prefix}/" if self.prefix else ""
+        self._blob_prefix = f"{root}blobs/sha256/"
+        self._upload_prefix = f"{root}_uploads/"
+        self._probe_prefix = f"{root}_probe/"
+        if client is None:
+            config = Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"mode": "standard", "max_attempts": 5},
+            )
+            # A private session: boto3's default session is not safe to share across threads.
+            client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=endpoint_url,
+                region_name=region or "us-east-1",
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key=secret_access_key,
+                config=config,
+            )
+        self._client = client
+
+    @property
+    def client(self):
+        """The boto3 client, for tools that keep other objects beside the blobs (backups)."""
+        return self._client
+
+    @property
+    def identity(self) -> str:
+        return f"s3:{self.endpoint_url or 'aws'}/{self.bucket}/{self.prefix}"
+
+    def _key(self, digest: str) -> str:
+        hex_digest = parse_digest(digest)
+        return f"{self._blob_prefix}{hex_digest[:2]}/{hex_digest}"
+
+    def put(self, stream, expected_digest=None, expected_size=None) -> BlobInfo:
+        if expected_digest is not None:
+            try:
+                return self.stat(expected_digest)
+            except BlobNotFound:
+                pass
+        copier = VerifyingCopier()
+        parts = self._parts(copier.chunks(stream))
+        body, last = next(parts)
+        if last:
+            # The whole blob fits in one part: verify it before anything is written.
+            info = copier.verify(expected_digest, expected_size)
+            self._client.put_object(Bucket=self.bucket, Key=self._key(info.digest), Body=body)
+            return info
+        parts = itertools.chain([(body, last)], parts)
+        if expected_digest is not None:
+            # Parts go straight to the final key; the object appears only on completion.
+            return self._upload(self._key(expected_digest), parts, copier, expected_digest, expected_size)
+        # The final key is known only once everything is hashed: upload aside, then copy.
+        temp_key = f"{self._upload_prefix}{uuid.uuid4().hex}"
+        info = self._upload(temp_key, parts, copier, None, expected_size)
+        try:
+            if not self.exists(info.digest):
+                self._client.copy(
+                    CopySource={"Bucket": self.bucket, "Key": temp_key},
+                    Bucket=self.bucket,
+                    Key=self._key(info.digest),
+                )
+            return info
+        finally:
+            self._client.delete_object(Bucket=self.bucket, Key=temp_key)
+
+    def _parts(self, chunks: Iterator[bytes]) -> Iterator[tuple[bytearray, bool]]:
+        """Group chunks into (part, is_last) pairs; every part but the last is exactly part_size.
+
+        A part is only handed out once a byte beyond it has been read, so the caller knows
+        whether it is the last one. Memory stays at about two parts.
+        """
+        buffer = bytearray()
+        for chunk in chunks:
+            buffer += chunk
+            while len(buffer) > self.part_size:
+                part, buffer = buffer[: self.part_size], buffer[self.part_size :]
+                yield part, False
+        yield buffer, True
+
+    def _upload(self, key, parts, copier, expected_digest, expected_size) -> BlobInfo:
+        # As boto3's managed upload does: S3 refuses parts whose checksum algorithm was not
+        # named when the upload was created, and wants each part's checksum on completion.
+        upload_id = self._client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ChecksumAlgorithm=PART_CHECKSUM
+        )["UploadId"]
+        in_flight: deque[Future] = deque()
+        completed = []
+        # A few parts travel at once (S3 servers answer faster in parallel); memory stays at
+        # parts_in_flight + 1 parts because reading waits for the oldest upload.
+        with ThreadPoolExecutor(max_workers=self.parts_in_flight, thread_name_prefix="s3-part") as pool:
+            try:
+                for number, (body, _) in enumerate(parts, start=1):
+                    if number > MAX_PARTS:
+                        raise ValueError(
+                            f"Blob exceeds {MAX_PARTS} parts of {self.part_size} bytes; raise part_size."
+                        )
+                    if len(in_flight) >= self.parts_in_flight:
+                        completed.append(in_flight.popleft().result())
+                    in_flight.append(pool.submit(self._upload_part, key, upload_id, number, body))
+                while in_flight:
+                    completed.append(in_flight.popleft().result())
+                info = copier.verify(expected_digest, expected_size)
+                self._client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed}
+                )
+                return info
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                wait(in_flight)
+                # Keep the original error; a failed abort leaves only an invisible pending upload.
+                with contextlib.suppress(Exception):
+                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                raise
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytearray) -> dict:
+        response = self._client.upload_part(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm=PART_CHECKSUM,
+        )
+        # Free the part now: the caller's peeked first part would otherwise stay alive.
+        body.clear()
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        if f"Checksum{PART_CHECKSUM}" in response:
+            part[f"Checksum{PART_CHECKSUM}"] = response[f"Checksum{PART_CHECKSUM}"]
+        return part
+
+    def stat(self, digest: str) -> BlobInfo:
+        key = self._key(digest)
+        try:
+            response = self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _is_not_found(error):
+                raise BlobNotFound(digest) from None
+            raise
+        return BlobInfo(digest, response["ContentLength"])
+
+    def open(self, digest: str, offset: int = 0, length: int | None = None) -> BinaryIO:
+        size = self.stat(digest).size
+        count = check_range(digest, size, offset, length)
+        if count == 0:
+            # S3 cannot express an empty range, and an empty object needs no request.
+            return io.BytesIO()
+        request = {"Bucket": self.bucket, "Key": self._key(digest)}
+        if count != size:
+            request["Range"] = f"bytes={offset}-{offset + count - 1}"
+        try:
+            response = self._client.get_object(**request)
+        except ClientError as error:
+            if _is_not_found(error):
+                raise BlobNotFound(digest) from None
+            raise
+        return io.BufferedReader(_BodyReader(response["Body"]))
+
+    def delete(self, digest: str) -> bool:
+        # DeleteObject succeeds whether or not the key exists, so ask first.
+        if not self.exists(digest):
+            return False
+        self._client.delete_object(Bucket=self.bucket, Key=self._key(digest))
+        return True
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=self.bucket,
+            Prefix=self._blob_prefix,
+            PaginationConfig={"PageSize": self.list_page_size},
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                shard, _, name = item["Key"][len(self._blob_prefix) :].partition("/")
+                if _HEX_RE.fullmatch(name) and shard == name[:2]:
+                    yield BlobInfo(digest_of(name), item["Size"])
+
+    def free_bytes(self) -> None:
+        # A bucket has no capacity limit to report.
+        return None
+
+    def sweep_incomplete(self, older_than: float) -> int:
+        removed = 0
+        uploads = self._client.get_paginator("list_multipart_uploads")
+        for page in uploads.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"].timestamp() < older_than:
+                    with contextlib.suppress(ClientError):
+                        self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        removed += 1
+        objects = self._client.get_paginator("list_objects_v2")
+        for page in objects.paginate(Bucket=self.bucket, Prefix=self._upload_prefix):
+            for item in page.get("Contents", []):
+                if item["LastModified"].timestamp() < older_than:
+                    self._client.delete_object(Bucket=self.bucket, Key=item["Key"])
+                    removed += 1
+        return removed
+
+    def probe(self) -> None:
+        key = f"{self._probe_prefix}{uuid.uuid4().hex}"
+        payload = os.urandom(32)
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=payload)
+        try:
+            read_back = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            if read_back != payload:
+                raise OSError(f"Read back different bytes from s3://{self.bucket}/{key}.")
+        finally:
+            self._client.delete_object(Bucket=self.bucket, Key=key)

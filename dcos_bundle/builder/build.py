@@ -1,0 +1,148 @@
+"""Build a `.dcos` bundle from a build definition: metadata, downloaded assets, exported images."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata as distribution
+from pathlib import Path
+from typing import Callable
+
+from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.format import (
+    MANIFEST_MEMBER,
+    METADATA_MEMBER,
+    ImageEntry,
+    Manifest,
+    asset_member,
+    bundle_file_name,
+)
+from dcos_bundle.oci import ImageSet
+from dcos_bundle.universe.metadata import check_metadata
+from dcos_bundle.universe.migrate import load_build_definition
+from dcos_bundle.universe.resource import asset_urls, image_references
+from dcos_bundle.writer import BundleExists, BundleWriter
+
+from .assets import check_cli_content_hashes, download, mirrored
+from .progress import Progress
+
+TOOL_NAME = "dcos-registry"
+
+
+def tool_version() -> str:
+    try:
+        return distribution.version("dcos-package-registry")
+    except distribution.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    name: str
+    version: str
+    size: int
+    sha256: str
+    assets: int
+    images: int
+    changed_content_hashes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "bundle": str(self.path),
+            "name": self.name,
+            "version": self.version,
+            "size": self.size,
+            "sha256": self.sha256,
+            "assets": self.assets,
+            "images": self.images,
+            "changedContentHashes": self.changed_content_hashes,
+        }
+
+
+def build_bundle(
+    definition_file: str | Path,
+    output_directory: str | Path,
+    *,
+    mirrors: list[tuple[str, str]] = (),
+    accept_changed_content_hashes: bool = False,
+    docker_client_factory: Callable | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
+    progress = progress or Progress(enabled=False)
+    metadata = load_build_definition(definition_file)
+    check_metadata(metadata)
+    output_directory = Path(output_directory)
+    output_directory.mkdir(parents=True, exist_ok=True)
+    target = output_directory / bundle_file_name(metadata["name"], metadata["version"])
+    if target.exists():
+        # Before any download: a bundle that is there already is never rebuilt over.
+        raise BundleExists(target)
+
+    with tempfile.TemporaryDirectory(dir=output_directory, prefix=".build-") as work_dir:
+        work = Path(work_dir)
+        downloaded = []
+        for url, used_at in asset_urls(metadata).items():
+            with progress.task() as task:
+                downloaded.append(
+                    download(url, mirrored(url, list(mirrors)), used_at, work, task.start, task.advance)
+                )
+        changed = check_cli_content_hashes(
+            metadata, {asset.entry.url: asset.entry.digest for asset in downloaded}, accept_changed_content_hashes
+        )
+
+        images = ImageSet()
+        image_entries = []
+        references = image_references(metadata)
+        if references:
+            from .images import docker_client, export_image
+
+            client = (docker_client_factory or docker_client)()
+            for reference, used_at in references.items():
+                with progress.task() as task:
+                    task.start(reference, None)
+                    config, layers = export_image(client, reference, work, on_bytes=task.advance)
+                manifest_digest = images.add_image(reference, config, layers)
+                image_entries.append(ImageEntry(reference, manifest_digest, tuple(used_at)))
+
+        manifest = Manifest(
+            name=metadata["name"],
+            version=metadata["version"],
+            built_by={
+                "tool": TOOL_NAME,
+                "version": tool_version(),
+                "host": platform.node(),
+                "user": getpass.getuser(),
+            },
+            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            assets=[asset.entry for asset in downloaded],
+            images=image_entries,
+        )
+        with BundleWriter(target) as writer:
+            writer.write_json(METADATA_MEMBER, metadata)
+            writer.write_json(MANIFEST_MEMBER, manifest.to_json())
+            written = set()
+            for asset in downloaded:
+                if asset.entry.digest not in written:
+                    written.add(asset.entry.digest)
+                    writer.write_file(asset_member(asset.entry.digest), asset.path)
+            images.write_into(writer)
+            writer.commit()
+
+    size, sha256 = _size_and_digest(target)
+    return BuildResult(
+        target, metadata["name"], metadata["version"], size, sha256, len(downloaded), len(image_entries), changed
+    )
+
+
+def _size_and_digest(path: Path) -> tuple[int, str]:
+    hasher, size = hashlib.sha256(), 0
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK_SIZE):
+            hasher.update(chunk)
+            size += len(chunk)
+    return size, digest_of(hasher.hexdigest())

@@ -1,0 +1,123 @@
+"""Garbage collection: blobs no version needs, staging nobody will commit, writes that never finished.
+
+Safe while ingest runs. A blob is deleted only under its Blob row's lock (the lock ingest takes to
+record a blob as stored), only if no published version references it and no unfinished job has
+claimed it, only if it is older than the protection window, and never while a backup or storage
+migration copies blobs from a list it made earlier; staging and abandoned writes
+likewise only once they are older than the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from blobs.models import Blob
+from blobs.store import blob_store
+from ingest import staging
+from ingest.models import IngestJob, UploadSession
+from ingest.stages.store import blob_needed
+from operations.models import OperationRun
+from operations.runs import maintenance_running, recorded_run
+
+logger = logging.getLogger(__name__)
+UNFINISHED = IngestJob.UNFINISHED_STATES
+
+
+@dataclass
+class GcReport:
+    dry_run: bool
+    blobs: list[str] = field(default_factory=list)
+    blob_bytes: int = 0
+    staged_files: list[str] = field(default_factory=list)
+    abandoned_uploads: list[str] = field(default_factory=list)
+    abandoned_writes: int = 0
+    # Why unused blobs were kept this time (a backup or storage migration running), if they were.
+    blobs_kept_because: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "dry_run": self.dry_run, "blobs": self.blobs, "blob_bytes": self.blob_bytes,
+            "staged_files": self.staged_files, "abandoned_uploads": self.abandoned_uploads,
+            "abandoned_writes": self.abandoned_writes, "blobs_kept_because": self.blobs_kept_because,
+        }
+
+    def counts(self) -> dict:
+        counts = {"blobs": len(self.blobs), "blob_bytes": self.blob_bytes, "staged_files": len(self.staged_files),
+                  "abandoned_uploads": len(self.abandoned_uploads), "abandoned_writes": self.abandoned_writes}
+        if self.blobs_kept_because:
+            counts["blobs_kept_because"] = self.blobs_kept_because
+        return counts
+
+
+def collect(protection: timedelta | None = None, dry_run: bool = False) -> GcReport:
+    if dry_run:
+        return _collect(protection, dry_run)
+    with recorded_run(OperationRun.Kind.GC) as run:
+        report = _collect(protection, dry_run)
+        run.summary = report.counts()
+    return report
+
+
+def _collect(protection: timedelta | None, dry_run: bool) -> GcReport:
+    protection = protection if protection is not None else timedelta(seconds=settings.GC_PROTECTION_SECONDS)
+    cutoff = timezone.now() - protection
+    report = GcReport(dry_run)
+    collect_blobs(cutoff, report)
+    _collect_staging(cutoff, report, dry_run)
+    if not dry_run:
+        # Files being written are kept by their age alone: a write touches its file as it goes.
+        report.abandoned_writes = blob_store().sweep_incomplete(older_than=time.time() - protection.total_seconds())
+    if report.blobs_kept_because:
+        logger.warning("GC kept every blob: %s", report.blobs_kept_because)
+    logger.info("GC %s %d blobs (%d bytes), %d staged files, %d abandoned uploads, %d abandoned writes",
+                "would delete" if dry_run else "deleted", len(report.blobs), report.blob_bytes,
+                len(report.staged_files), len(report.abandoned_uploads), report.abandoned_writes)
+    return report
+
+
+def collect_blobs(cutoff, report: GcReport) -> None:
+    """Blobs are safe without any window: claims and the Blob row lock decide; the window is a margin."""
+    store = blob_store()
+    for info in store.iter_blobs():
+        with transaction.atomic():
+            row = Blob.objects.select_for_update().filter(digest=info.digest).first()
+            # A blob without a row is one an ingest has just written and not yet recorded: wait for it.
+            if row is None or row.created_at > cutoff or blob_needed(info.digest):
+                continue
+            # Asked under the row lock: a backup not yet visible here takes its snapshot later, when no version
+            # can reference this blob any more.
+            if run := maintenance_running():
+                report.blobs_kept_because = (f"{run.kind} run {run.pk} (started {run.started_at:%Y-%m-%d %H:%M:%S} "
+                                             f"UTC) is copying blobs")
+                return
+            report.blobs.append(info.digest)
+            report.blob_bytes += info.size
+            if not report.dry_run:
+                store.delete(info.digest)
+                row.delete()
+
+
+def _collect_staging(cutoff, report: GcReport, dry_run: bool) -> None:
+    abandoned = UploadSession.objects.filter(state=UploadSession.State.OPEN, updated_at__lt=cutoff)
+    for session in abandoned:
+        report.abandoned_uploads.append(str(session.pk))
+        if not dry_run:
+            UploadSession.objects.filter(pk=session.pk, updated_at__lt=cutoff).update(
+                state=UploadSession.State.CANCELLED)
+    in_use = {Path(path) for path in IngestJob.objects.filter(state__in=UNFINISHED).values_list(
+        "staging_path", flat=True)}
+    for pk in UploadSession.objects.filter(state=UploadSession.State.OPEN).values_list("pk", flat=True):
+        in_use |= {staging.upload_path(pk), staging.upload_path(pk).with_suffix(".lock")}
+    for path in sorted(settings.STAGING_DIR.rglob("*")):
+        if path.is_file() and path not in in_use and path.stat().st_mtime < cutoff.timestamp():
+            report.staged_files.append(str(path))
+            if not dry_run:
+                path.unlink(missing_ok=True)

@@ -1,0 +1,274 @@
+"""The `dcos-registry` client verbs, run as real processes against a live registry (ingest runs inline
+in the server thread): chunked and resumed uploads, failing bundles, the catalogue and job verbs,
+connection settings and refusals; a throttled chunk sent again, against a scripted server."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+from rest_framework.pagination import PageNumberPagination
+
+from access.tokens import create_token
+from dcos_bundle.client import STOP_AFTER_CHUNKS_VARIABLE, Connection, Registry
+from dcos_bundle.errors import RegistryError
+from ingest import services
+from ingest.models import IngestJob, UploadSession
+from packages_app.models import PackageVersion
+from tests.bundles import AssetSpec, make_bundle
+from tests.processes import PROJECT_DIR
+
+pytestmark = pytest.mark.usefixtures("registry")
+
+CHUNK = 64 * 1024
+
+
+@pytest.fixture
+def write_token(db) -> str:
+    return create_token("cli", "write", created_by="tests")[1]
+
+
+@pytest.fixture
+def received_chunks(monkeypatch) -> list[tuple[int, int]]:
+    """(start, end) of every chunk the registry accepted."""
+    accepted, append_chunk = [], services.append_chunk
+
+    def recording(session_id, stream, start, end, total):
+        session = append_chunk(session_id, stream, start, end, total)
+        accepted.append((start, end))
+        return session
+
+    monkeypatch.setattr(services, "append_chunk", recording)
+    return accepted
+
+
+@pytest.fixture
+def cli(live_server, write_token, tmp_path):
+    """Run `dcos-registry` as a process with nothing of this machine's configuration; answer (status, out, err)."""
+    base = {key: value for key, value in os.environ.items()
+            if not key.startswith("DCOS_REGISTRY_") and not key.startswith("XDG_")}
+    base.update(HOME=str(tmp_path / "home"), DCOS_REGISTRY_STATE_DIR=str(tmp_path / "state"),
+                DCOS_REGISTRY_URL=live_server.url, DCOS_REGISTRY_TOKEN=write_token)
+
+    def run(*args, **env):
+        environment = {**base, **env}
+        environment = {key: value for key, value in environment.items() if value is not None}
+        done = subprocess.run([sys.executable, "-m", "dcos_bundle.cli", *map(str, args)], cwd=PROJECT_DIR,
+                              env=environment, capture_output=True, text=True, timeout=60)
+        assert write_token not in done.stdout + done.stderr
+        return done.returncode, done.stdout, done.stderr
+
+    return run
+
+
+def state_files(tmp_path) -> list:
+    return list((tmp_path / "state").glob("*.json")) if (tmp_path / "state").exists() else []
+
+
+def test_add_uploads_in_chunks_and_reports_the_package(cli, tmp_path, received_chunks):
+    built = make_bundle(tmp_path / "b")
+    size = built.path.stat().st_size
+    status, out, err = cli("add", "--dcos-file", built.path, "--chunk-size", "64K")
+    assert status == 0, err
+    assert out == "Package [hello] version [1.0.0] added (release 0).\n"
+    assert PackageVersion.objects.filter(package__name="hello", version="1.0.0").exists()
+    session = UploadSession.objects.get()
+    assert (session.state, session.size, session.file_name) == ("committed", size, "hello-1.0.0.dcos")
+    assert received_chunks == [(start, min(start + CHUNK, size) - 1) for start in range(0, size, CHUNK)]
+    assert state_files(tmp_path) == []
+
+    second = make_bundle(tmp_path / "c", version="2.0.0")
+    status, out, err = cli("add", "--dcos-file", second.path, "--json")
+    assert status == 0, err
+    job = json.loads(out)["job"]
+    assert job["state"] == "succeeded"
+    assert job["result"] == {"package": "hello", "version": "2.0.0", "release_version": 1}
+
+    third = make_bundle(tmp_path / "d", version="3.0.0")
+    status, out, err = cli("add", "--dcos-file", third.path, "--no-wait")
+    job = IngestJob.objects.get(version="3.0.0")
+    assert status == 0 and out.strip().endswith(f"/api/v1/jobs/{job.pk}/"), (out, err)
+
+
+def test_an_interrupted_upload_is_resumed_where_the_registry_stopped(cli, tmp_path, received_chunks):
+    built = make_bundle(tmp_path / "b")
+    size = built.path.stat().st_size
+    status, _, _ = cli("add", "--dcos-file", built.path, "--chunk-size", "64K", **{STOP_AFTER_CHUNKS_VARIABLE: "2"})
+    assert status == -signal.SIGKILL
+    session = UploadSession.objects.get()
+    assert (session.state, session.offset) == ("open", 2 * CHUNK)
+    assert len(state_files(tmp_path)) == 1
+    assert not PackageVersion.objects.exists()
+
+    status, out, err = cli("add", "--dcos-file", built.path, "--chunk-size", "64K")
+    assert status == 0, err
+    assert "version [1.0.0] added" in out
+    session.refresh_from_db()
+    assert session.state == "committed" and UploadSession.objects.count() == 1
+    # Every byte reached the registry once: the second run began at the offset the first one reached.
+    assert received_chunks == [(start, min(start + CHUNK, size) - 1) for start in range(0, size, CHUNK)]
+    assert state_files(tmp_path) == []
+
+
+def test_an_upload_the_registry_forgot_starts_afresh(cli, tmp_path):
+    built = make_bundle(tmp_path / "b")
+    cli("add", "--dcos-file", built.path, "--chunk-size", "64K", **{STOP_AFTER_CHUNKS_VARIABLE: "1"})
+    forgotten = UploadSession.objects.get()
+    forgotten.delete()  # as the garbage collector does with an abandoned upload
+
+    status, out, err = cli("add", "--dcos-file", built.path, "--chunk-size", "64K")
+    assert status == 0, err
+    assert UploadSession.objects.get().pk != forgotten.pk
+    assert PackageVersion.objects.filter(version="1.0.0").exists()
+
+
+def test_a_failing_bundle_exits_with_the_registrys_error(cli, tmp_path):
+    first = make_bundle(tmp_path / "a")
+    other = make_bundle(tmp_path / "b", assets=[AssetSpec("payload", "payload.tgz", 1000, 99)])
+    assert cli("add", "--dcos-file", first.path)[0] == 0
+
+    status, out, err = cli("add", "--dcos-file", other.path)
+    assert status == 1 and out == ""
+    assert err.startswith("error [version_conflict]: ")
+    status, out, _ = cli("add", "--dcos-file", other.path, "--json")
+    assert status == 1
+    assert json.loads(out)["error"]["code"] == "version_conflict"
+
+    status, out, err = cli("add", "--dcos-file", other.path, "--replace")
+    assert status == 0, err
+    replaced = PackageVersion.objects.get(version="1.0.0")
+    assert replaced.bundle_digest == IngestJob.objects.latest("created_at").bundle_digest
+
+
+def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch):
+    # One package a page, so that every list needs pagination followed.
+    monkeypatch.setattr(PageNumberPagination, "page_size", 1)
+    assert cli("add", "--dcos-file", make_bundle(tmp_path / "hello").path)[0] == 0
+    other = make_bundle(tmp_path / "other", name="other", assets=[AssetSpec("payload", "payload.tgz", 1000, 7)])
+    assert cli("add", "--dcos-file", other.path)[0] == 0
+
+    status, out, _ = cli("describe", "--package-name", "hello", "--package-version", "1.0.0", "--json")
+    version = json.loads(out)
+    assert status == 0 and (version["name"], version["version"]) == ("hello", "1.0.0")
+    status, out, _ = cli("describe", "--package-name", "hello", "--package-version", "1.0.0")
+    assert status == 0 and out.startswith("hello 1.0.0 (release 0")
+    assert "  asset https://" in out and "  image example/hello:1.0.0: docker pull " in out
+    status, out, err = cli("describe", "--package-name", "hello", "--package-version", "9.9")
+    assert (status, out) == (1, "")
+    assert err == "error [version_not_found]: Version [9.9] of package [hello] not found\n"
+
+    status, out, _ = cli("list", "--json")
+    assert status == 0 and [package["name"] for package in json.loads(out)] == ["hello", "other"]
+    status, out, _ = cli("search", "other", "--json")
+    assert [package["name"] for package in json.loads(out)] == ["other"]
+    status, out, _ = cli("list", "nothing-like-it")
+    assert (status, out) == (0, "No packages.\n")
+    status, out, _ = cli("list")
+    assert out.splitlines()[0].split() == ["NAME", "VERSION", "VERSIONS", "DESCRIPTION"] and len(out.splitlines()) == 3
+
+    status, out, _ = cli("jobs", "--json", "--state", "succeeded")
+    assert status == 0 and sorted(job["package_name"] for job in json.loads(out)) == ["hello", "other"]
+    status, out, _ = cli("jobs", "--json", "--package", "other")
+    assert [job["package_name"] for job in json.loads(out)] == ["other"]
+    assert json.loads(cli("jobs", "--json", "--state", "failed")[1]) == []
+
+    status, out, _ = cli("remove", "--package-name", "hello", "--package-version", "1.0.0", "--json")
+    removed = json.loads(out)
+    assert status == 0 and (removed["package"], removed["version"]) == ("hello", "1.0.0")
+    assert removed["garbage_blobs"] and all(digest.startswith("sha256:") for digest in removed["garbage_blobs"])
+    assert not PackageVersion.objects.filter(package__name="hello").exists()
+    status, _, err = cli("remove", "--package-name", "hello", "--package-version", "1.0.0")
+    # Its only version gone, the package is no more either.
+    assert (status, err) == (1, "error [package_not_found]: Package [hello] not found\n")
+
+
+def test_connection_settings_and_refusals(cli, tmp_path, live_server, write_token):
+    status, out, err = cli("list", DCOS_REGISTRY_URL=None)
+    assert status == 1 and out == ""
+    assert err.startswith("error [registry_not_configured]: No registry to talk to: give --registry URL")
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"registry": live_server.url, "token": write_token}))
+    assert cli("list", "--json", DCOS_REGISTRY_URL=None, DCOS_REGISTRY_CONFIG=str(config)) == (0, "[]\n", "")
+    assert cli("list", "--json", "--registry", live_server.url, DCOS_REGISTRY_URL="http://127.0.0.1:9")[0] == 0
+
+    status, out, err = cli("remove", "--package-name", "hello", "--package-version", "1.0.0",
+                           DCOS_REGISTRY_TOKEN="dcr_unknown_secret")
+    assert status == 1 and err.startswith("error [invalid_token]: ")
+    read_token = create_token("reader", "read", created_by="tests")[1]
+    built = make_bundle(tmp_path / "b")
+    status, out, err = cli("add", "--dcos-file", built.path, "--json", "--token", read_token)
+    assert status == 1 and json.loads(out)["error"]["code"] == "permission_denied"
+    assert not UploadSession.objects.exists()
+    status, _, err = cli("add", "--dcos-file", built.path, DCOS_REGISTRY_TOKEN=None)
+    assert status == 1 and err.startswith("error [not_authenticated]: ")
+
+
+class ScriptedRegistry(http.server.BaseHTTPRequestHandler):
+    """Answers PUTs from a script of (status, headers, body) and records the bodies it received."""
+
+    script: list[tuple[int, dict, bytes]] = []
+    bodies: list[bytes] = []
+
+    def do_PUT(self):
+        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        status, headers, body = self.script.pop(0)
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def scripted_registry():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ScriptedRegistry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    ScriptedRegistry.bodies = []
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_throttled_chunk_is_sent_again_after_retry_after_and_a_proxys_refusal_is_named(scripted_registry, tmp_path):
+    bundle = tmp_path / "x.dcos"
+    bundle.write_bytes(b"0123456789")
+    throttled = json.dumps({"code": "throttled", "message": "Slow down.", "details": {}}).encode()
+    ScriptedRegistry.script = [(429, {"Retry-After": "0"}, throttled), (200, {}, b'{"offset": 6}'),
+                               (413, {"Content-Type": "text/html"}, b"<html>413 Request Entity Too Large</html>")]
+    registry = Registry(Connection(scripted_registry, "dcr_x_y"))
+    with open(bundle, "rb") as file:
+        assert registry.put_chunk("s", file, 2, 4, 10, lambda position, data: None) == 6
+        with pytest.raises(RegistryError) as refused:
+            registry.put_chunk("s", file, 6, 4, 10, lambda position, data: None)
+    assert ScriptedRegistry.bodies == [b"2345", b"2345", b"6789"]
+    assert refused.value.code == "http_413"
+    assert refused.value.message == f"PUT {scripted_registry}/api/v1/uploads/s/ answered 413 Request Entity Too Large."
+
+
+def test_the_upload_hash_takes_each_byte_once_whatever_order_pieces_come_in(tmp_path):
+    import hashlib
+
+    from dcos_bundle.client import _SequentialHash
+
+    content = bytes(range(256)) * 40
+    path = tmp_path / "bundle.dcos"
+    path.write_bytes(content)
+    with open(path, "rb") as rereads:
+        hashed = _SequentialHash(rereads)
+        hashed.catch_up(1000)  # sent before an interruption
+        hashed.update_at(1000, content[1000:3000])
+        hashed.update_at(1000, content[1000:3000])  # a resent chunk
+        hashed.update_at(2500, content[2500:4000])  # overlapping what was hashed
+        hashed.update_at(6000, content[6000:7000])  # after a gap: read again at the end
+        assert hashed.digest(len(content)) == "sha256:" + hashlib.sha256(content).hexdigest()
