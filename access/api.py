@@ -9,7 +9,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from access.clusters import find_cluster
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 from . import audit
 from .auth import ADMIN
@@ -85,7 +85,7 @@ class AuditList(generics.ListAPIView):
         if since := self.request.query_params.get("since"):
             moment = parse_datetime(since)
             if moment is None:
-                raise RegistryError("invalid_request", f"since={since!r} is not an ISO 8601 date and time.")
+                raise RegistryError(ErrorCode.INVALID_REQUEST, f"since={since!r} is not an ISO 8601 date and time.")
             events = events.filter(created_at__gte=moment)
         if action := self.request.query_params.get("action"):
             events = events.filter(action=action)

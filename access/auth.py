@@ -18,7 +18,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from access.clusters import EVERYTHING, Visibility, visibility_of
 from access.models import Cluster
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 from .models import ApiToken
 from .tokens import resolve, scope_includes
@@ -83,8 +83,8 @@ def presented_token(request) -> str | None:
             separator = ""
         if separator and password:
             return password
-        raise RegistryError("invalid_token", "Basic credentials must be base64 of <any user name>:<token>.")
-    raise RegistryError("invalid_token", f"Authorization scheme {kind!r} is not supported: send 'Bearer <token>'.")
+        raise RegistryError(ErrorCode.INVALID_TOKEN, "Basic credentials must be base64 of <any user name>:<token>.")
+    raise RegistryError(ErrorCode.INVALID_TOKEN, f"Authorization scheme {kind!r} is not supported: send 'Bearer <token>'.")
 
 
 def acting_for(request, cluster: str) -> None:
@@ -120,7 +120,7 @@ def reader_of(request, refuse):
     except RegistryError as error:
         return None, refuse(401, error.code, error.message)
     if not principal.is_authenticated and not settings.ANONYMOUS_READS:
-        return None, refuse(401, "not_authenticated", "This registry serves only callers with a token: send "
+        return None, refuse(401, ErrorCode.NOT_AUTHENTICATED, "This registry serves only callers with a token: send "
                                                       "'Authorization: Bearer <token>'.")
     return principal, None
 

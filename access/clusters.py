@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 from .models import Cluster, ClusterPackageRule
 from .validators import version_patterns
@@ -68,7 +68,7 @@ def visibility_of(cluster: Cluster) -> Visibility:
 def find_cluster(name: str) -> Cluster:
     cluster = Cluster.objects.prefetch_related("rules").filter(name=name).first()
     if cluster is None:
-        raise RegistryError("cluster_not_found", f"Cluster [{name}] not found", cluster=name)
+        raise RegistryError(ErrorCode.CLUSTER_NOT_FOUND, f"Cluster [{name}] not found", cluster=name)
     return cluster
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from access.models import Cluster
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 from .models import ApiToken
 
@@ -35,11 +35,11 @@ def create_token(name: str, scope: str, cluster: Cluster | None = None, created_
                  expires_at: datetime | None = None) -> tuple[ApiToken, str]:
     """A new token and its plaintext, which exists only in this return value."""
     if scope not in SCOPE_ORDER:
-        raise RegistryError("invalid_scope", f"Scope {scope!r} is not one of {', '.join(SCOPE_ORDER)}.", scope=scope)
+        raise RegistryError(ErrorCode.INVALID_SCOPE, f"Scope {scope!r} is not one of {', '.join(SCOPE_ORDER)}.", scope=scope)
     if not name.strip():
-        raise RegistryError("invalid_request", "A token needs a name saying what it is for.")
+        raise RegistryError(ErrorCode.INVALID_REQUEST, "A token needs a name saying what it is for.")
     if expires_at is not None and expires_at <= timezone.now():
-        raise RegistryError("invalid_request", "A token cannot expire in the past.", expires_at=expires_at.isoformat())
+        raise RegistryError(ErrorCode.INVALID_REQUEST, "A token cannot expire in the past.", expires_at=expires_at.isoformat())
     token = ApiToken(name=name.strip(), scope=scope, cluster=cluster, created_by=created_by, expires_at=expires_at)
     return token, issue(token)
 
@@ -60,7 +60,7 @@ def resolve(plaintext: str) -> ApiToken:
     if (token is None or not hmac.compare_digest(token.secret_hash, _hash(match.group(2)))
             or token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now)):
         # One answer for unknown, wrong, revoked and expired: nothing to learn from probing.
-        raise RegistryError("invalid_token", "The token is not valid: unknown, revoked or expired.")
+        raise RegistryError(ErrorCode.INVALID_TOKEN, "The token is not valid: unknown, revoked or expired.")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
@@ -69,7 +69,7 @@ def resolve(plaintext: str) -> ApiToken:
 def find_token(key_id: str) -> ApiToken:
     token = ApiToken.objects.select_related("cluster").filter(key_id=key_id).first()
     if token is None:
-        raise RegistryError("token_not_found", f"Token [{key_id}] not found", key_id=key_id)
+        raise RegistryError(ErrorCode.TOKEN_NOT_FOUND, f"Token [{key_id}] not found", key_id=key_id)
     return token
 
 

@@ -2,6 +2,11 @@
 
 from django.db import models
 
+from dcos_bundle.format import BlobRole
+
+# What a blob is to the version that uses it, and to the job that claims it.
+BLOB_ROLE_CHOICES = [(role.value, role.label) for role in BlobRole]
+
 
 class Blob(models.Model):
     """A content-addressed blob in the storage backend."""

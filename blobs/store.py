@@ -8,7 +8,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 from .drivers import BlobStore, open_store
 from .models import StorageBackend
@@ -81,7 +81,7 @@ def locked_backend_for_recording() -> StorageBackend | None:
 
 def storage_moved(locked: StorageBackend) -> RegistryError:
     return RegistryError(
-        "storage_moved",
+        ErrorCode.STORAGE_MOVED,
         f"The registry's blobs moved to {locked.identity} (locked {locked.locked_at:%Y-%m-%d %H:%M:%S} UTC), but "
         f"this process still writes to {blob_store().identity}; nothing was stored. Restart this process with "
         f"STORAGE_URL={locked.url or 'the URL of ' + locked.identity}.",
@@ -101,7 +101,7 @@ def refuse_uploads_while_storage_moves() -> None:
     check_store_is_locked(blob_store(), locked)
     if locked is not None and locked.migrating_to:
         raise RegistryError(
-            "storage_migration",
+            ErrorCode.STORAGE_MIGRATION,
             f"The registry is moving its blobs to {locked.migrating_to} and accepts no uploads during the final "
             "copy; retry in a minute.",
             migrating_to=locked.migrating_to,
@@ -126,7 +126,7 @@ def refuse_uploads_when_disk_low() -> None:
     """Refuse an upload at the door rather than let it fail half way through."""
     if low := low_disk():
         raise RegistryError(
-            "insufficient_storage",
+            ErrorCode.INSUFFICIENT_STORAGE,
             f"The registry is low on disk ({', '.join(low)} below {settings.DISK_FREE_THRESHOLD_BYTES} free bytes) "
             "and accepts no uploads until space is freed (run `manage.py gc`, or add storage).",
             low=low, threshold_bytes=settings.DISK_FREE_THRESHOLD_BYTES,

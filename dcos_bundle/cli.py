@@ -30,7 +30,7 @@ from typing import Callable, NamedTuple, TextIO
 from tqdm import tqdm
 
 from dcos_bundle.client import DEFAULT_CHUNK_SIZE, Registry, find_connection, upload_bundle
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
 
 
 def add_migrate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,7 +135,7 @@ def add_add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_add(options) -> dict:
     registry = registry_of(options)
     if not options.dcos_file.is_file():
-        raise RegistryError("file_not_found", f"There is no file {options.dcos_file}.", path=str(options.dcos_file))
+        raise RegistryError(ErrorCode.FILE_NOT_FOUND, f"There is no file {options.dcos_file}.", path=str(options.dcos_file))
     job = upload_bundle(registry, options.dcos_file, replace=options.replace, chunk_size=options.chunk_size,
                         bar=_byte_bar)
     if not options.no_wait:
@@ -143,7 +143,7 @@ def run_add(options) -> dict:
         if job["state"] != "succeeded":
             error = job["error"] or {"code": f"job_{job['state']}", "message": f"Job {job['id']} was {job['state']}.",
                                      "details": {}}
-            raise RegistryError(error["code"], error["message"], **error["details"], job=job["url"])
+            raise RemoteError(error["code"], error["message"], **error["details"], job=job["url"])
     return {"job": job}
 
 

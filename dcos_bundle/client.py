@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import requests
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 HASH_BLOCK = 1024 * 1024
@@ -57,9 +57,9 @@ def _read_config(path: Path) -> dict:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        raise RegistryError("config_invalid", f"Cannot read the configuration file {path}: {error}.", path=str(path))
+        raise RegistryError(ErrorCode.CONFIG_INVALID, f"Cannot read the configuration file {path}: {error}.", path=str(path))
     if not isinstance(config, dict):
-        raise RegistryError("config_invalid", f"The configuration file {path} must hold a JSON object.", path=str(path))
+        raise RegistryError(ErrorCode.CONFIG_INVALID, f"The configuration file {path} must hold a JSON object.", path=str(path))
     return config
 
 
@@ -71,7 +71,7 @@ def find_connection(url: str | None, token: str | None, environ=os.environ) -> C
     token = token or environ.get("DCOS_REGISTRY_TOKEN") or config.get("token")
     if not url:
         raise RegistryError(
-            "registry_not_configured",
+            ErrorCode.REGISTRY_NOT_CONFIGURED,
             f'No registry to talk to: give --registry URL, set DCOS_REGISTRY_URL, or write {{"registry": URL}} '
             f"into {path}.", config=str(path),
         )
@@ -85,10 +85,11 @@ def _registry_error(response: requests.Response) -> RegistryError:
         body = None
     if isinstance(body, dict) and "code" in body and "message" in body:
         details = body.get("details") if isinstance(body.get("details"), dict) else {}
-        return RegistryError(body["code"], body["message"], **details)
+        return RemoteError(body["code"], body["message"], response.status_code, **details)
     # Not the registry's own words: a proxy in front of it (Admin Router's 413 or 504) or not a registry at all.
-    return RegistryError(f"http_{response.status_code}",
-                       f"{response.request.method} {response.url} answered {response.status_code} {response.reason}.")
+    return RemoteError(f"http_{response.status_code}",
+                       f"{response.request.method} {response.url} answered {response.status_code} {response.reason}.",
+                       response.status_code)
 
 
 def _retry_after(response: requests.Response) -> float:
@@ -137,7 +138,7 @@ class _SequentialHash:
         while self.offset < end:
             block = self._file.read(min(HASH_BLOCK, end - self.offset))
             if not block:
-                raise RegistryError("bundle_changed", "The bundle file became shorter while it was being uploaded.")
+                raise RegistryError(ErrorCode.BUNDLE_CHANGED, "The bundle file became shorter while it was being uploaded.")
             self._hash.update(block)
             self.offset += len(block)
 
@@ -162,7 +163,7 @@ class Registry:
                 response = self._http.request(method, self.url + path, data=body() if body else None,
                                               timeout=TIMEOUT, **kwargs)
             except requests.RequestException as error:
-                raise RegistryError("registry_unreachable", f"Cannot reach the registry at {self.url}: {error}",
+                raise RegistryError(ErrorCode.REGISTRY_UNREACHABLE, f"Cannot reach the registry at {self.url}: {error}",
                                   registry=self.url)
             if response.status_code == 429 and retries:
                 retries -= 1

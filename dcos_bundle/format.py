@@ -6,6 +6,7 @@ Plain Python (no Django) so the server and the command-line tools share it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from dcos_bundle.digests import parse_digest
 
@@ -27,6 +28,23 @@ OCI_MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+
+
+class BlobRole(StrEnum):
+    """What a blob of a bundle is: an asset file, or part of an image."""
+
+    ASSET = "asset"
+    MANIFEST = "manifest"
+    CONFIG = "config"
+    LAYER = "layer"
+
+    @property
+    def label(self) -> str:
+        return _ROLE_LABELS[self]
+
+
+_ROLE_LABELS = {BlobRole.ASSET: "Asset file", BlobRole.MANIFEST: "Image manifest or index",
+                BlobRole.CONFIG: "Image config", BlobRole.LAYER: "Image layer"}
 
 
 def json_pointer(*parts: str | int) -> str:

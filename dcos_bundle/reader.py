@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from dcos_bundle.digests import CHUNK_SIZE, digest_of
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.streams import ObservedReader
 
 from .format import (
@@ -58,13 +58,13 @@ class VerifyingReader(ObservedReader):
         actual = digest_of(self._hash.hexdigest())
         if self._count != self._size:
             raise RegistryError(
-                "size_mismatch",
+                ErrorCode.SIZE_MISMATCH,
                 f"Member {self._member} holds {self._count} bytes, but {self._size} were declared.",
                 member=self._member, expected=self._size, actual=self._count,
             )
         if actual != self._digest:
             raise RegistryError(
-                "digest_mismatch",
+                ErrorCode.DIGEST_MISMATCH,
                 f"Member {self._member} hashes to {actual}, but {self._digest} was declared.",
                 member=self._member, expected=self._digest, actual=actual,
             )
@@ -85,7 +85,7 @@ class BundleReader:
         try:
             self._zip = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, OSError) as error:
-            raise RegistryError("not_a_zip", f"{self.path.name} is not a ZIP file: {error}.") from None
+            raise RegistryError(ErrorCode.NOT_A_ZIP, f"{self.path.name} is not a ZIP file: {error}.") from None
         self._names = set(self._zip.namelist())
 
     def __enter__(self) -> BundleReader:
@@ -106,7 +106,7 @@ class BundleReader:
 
     def open(self, member: str) -> BinaryIO:
         if member not in self._names:
-            raise RegistryError("member_missing", f"The bundle has no member {member}.", member=member)
+            raise RegistryError(ErrorCode.MEMBER_MISSING, f"The bundle has no member {member}.", member=member)
         return self._zip.open(member)
 
     def open_verified(self, member: str, digest: str, size: int) -> BinaryIO:
@@ -116,7 +116,7 @@ class BundleReader:
         if declared != size:
             stream.close()
             raise RegistryError(
-                "size_mismatch",
+                ErrorCode.SIZE_MISMATCH,
                 f"Member {member} is {declared} bytes in the ZIP, but {size} were declared for it.",
                 member=member, expected=size, actual=declared,
             )
@@ -127,19 +127,19 @@ class BundleReader:
             data = stream.read(MAX_JSON_MEMBER_BYTES + 1)
         if len(data) > MAX_JSON_MEMBER_BYTES:
             raise RegistryError(
-                "member_too_large", f"{member} is larger than {MAX_JSON_MEMBER_BYTES} bytes.", member=member
+                ErrorCode.MEMBER_TOO_LARGE, f"{member} is larger than {MAX_JSON_MEMBER_BYTES} bytes.", member=member
             )
         try:
             return json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise RegistryError("invalid_json", f"{member} is not valid JSON: {error}.", member=member) from None
+            raise RegistryError(ErrorCode.INVALID_JSON, f"{member} is not valid JSON: {error}.", member=member) from None
 
     def metadata(self) -> dict:
         if METADATA_MEMBER not in self._names:
-            raise RegistryError("metadata_missing", f"The bundle has no {METADATA_MEMBER}.", member=METADATA_MEMBER)
+            raise RegistryError(ErrorCode.METADATA_MISSING, f"The bundle has no {METADATA_MEMBER}.", member=METADATA_MEMBER)
         metadata = self.read_json(METADATA_MEMBER)
         if not isinstance(metadata, dict):
-            raise RegistryError("invalid_metadata", f"{METADATA_MEMBER} must hold a JSON object.")
+            raise RegistryError(ErrorCode.INVALID_METADATA, f"{METADATA_MEMBER} must hold a JSON object.")
         return metadata
 
     def manifest(self) -> Manifest | None:
@@ -150,7 +150,7 @@ class BundleReader:
             return Manifest.from_json(self.read_json(MANIFEST_MEMBER))
         except (KeyError, TypeError, AttributeError) as error:
             raise RegistryError(
-                "invalid_manifest", f"{MANIFEST_MEMBER} lacks a required field: {error}.", member=MANIFEST_MEMBER
+                ErrorCode.INVALID_MANIFEST, f"{MANIFEST_MEMBER} lacks a required field: {error}.", member=MANIFEST_MEMBER
             ) from None
 
     def oci_index(self) -> dict | None:

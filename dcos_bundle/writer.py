@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dcos_bundle.digests import CHUNK_SIZE
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 # A fixed timestamp: the same inputs give byte-identical bundles.
 MEMBER_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -21,7 +21,7 @@ MEMBER_MODE = (stat.S_IFREG | 0o644) << 16
 
 class BundleExists(RegistryError):
     def __init__(self, path: Path):
-        super().__init__("output_exists", f"{path} already exists; refusing to overwrite it.", path=str(path))
+        super().__init__(ErrorCode.OUTPUT_EXISTS, f"{path} already exists; refusing to overwrite it.", path=str(path))
 
 
 class BundleWriter:

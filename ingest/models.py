@@ -4,6 +4,8 @@ import uuid
 
 from django.db import models
 
+from blobs.models import BLOB_ROLE_CHOICES
+
 
 class IngestJob(models.Model):
     """One bundle on its way from upload to published version."""
@@ -86,7 +88,7 @@ class JobBlob(models.Model):
     digest = models.CharField(max_length=71)
     size = models.BigIntegerField()
     media_type = models.CharField(max_length=255, blank=True)
-    role = models.CharField(max_length=16)
+    role = models.CharField(max_length=16, choices=BLOB_ROLE_CHOICES)
     name = models.CharField(max_length=1024, blank=True)
     # Layers only: the diff_id the image config declares, checked while the layer is stored.
     diff_id = models.CharField(max_length=71, blank=True)

@@ -11,7 +11,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 from dcos_bundle.digests import digest_of
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import services, staging
 from ingest.models import IngestJob
 
@@ -30,7 +30,7 @@ class StagingUploadHandler(FileUploadHandler):
     def new_file(self, field_name, file_name, *args, **kwargs):
         super().new_file(field_name, file_name, *args, **kwargs)
         if field_name != BUNDLE_FIELD or self.staged is not None or self._file is not None:
-            raise RegistryError("invalid_request", f"Send exactly one file, in the form field {BUNDLE_FIELD!r}.")
+            raise RegistryError(ErrorCode.INVALID_REQUEST, f"Send exactly one file, in the form field {BUNDLE_FIELD!r}.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "wb")
         self._hash = hashlib.sha256()
@@ -66,7 +66,7 @@ def staged_multipart_bundle(request, *, replace: bool, expected_digest: str) -> 
         finally:
             handler.close()
         if handler.staged is None:
-            raise RegistryError("invalid_request", f"The form has no file field {BUNDLE_FIELD!r}.")
+            raise RegistryError(ErrorCode.INVALID_REQUEST, f"The form has no file field {BUNDLE_FIELD!r}.")
         form_replace = request.POST.get("replace", "").lower() in ("1", "true", "yes", "on")
         services.check_declared_digest(
             handler.staged.digest, expected_digest or services.parse_sha256(request.POST.get("sha256")))

@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from blobs.models import Blob
 from blobs.store import blob_store
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.format import BlobRole
 from dcos_bundle.reader import BundleReader
 from ingest import staging
 from ingest.models import IngestJob, JobBlob
@@ -43,10 +44,8 @@ logger = logging.getLogger(__name__)
 Stage = IngestJob.Stage
 UNFINISHED = IngestJob.UNFINISHED_STATES
 
-INTERNAL_ERROR = "internal_error"
-WORKER_LOST = "worker_lost"
 # Failures of the registry, not of the bundle: the same bundle may well succeed when retried.
-RETRYABLE_ERRORS = frozenset({INTERNAL_ERROR, WORKER_LOST, "blob_store_unstable"})
+RETRYABLE_ERRORS = frozenset({ErrorCode.INTERNAL_ERROR, ErrorCode.WORKER_LOST, ErrorCode.BLOB_STORE_UNSTABLE})
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def _job_errors(job: IngestJob):
         fail(job, error)
     except Exception as error:  # every failure ends the job cleanly, and is logged whole
         logger.exception("Ingest job %s failed unexpectedly", job.pk)
-        fail(job, RegistryError(INTERNAL_ERROR, f"The registry failed while processing the bundle: "
+        fail(job, RegistryError(ErrorCode.INTERNAL_ERROR, f"The registry failed while processing the bundle: "
                                               f"{type(error).__name__}: {error}."))
 
 
@@ -137,7 +136,7 @@ def run(job_id) -> NextTasks:
             layer_bytes = plan_images(job, reader, plan)
             begin_stage(job, Stage.VERIFY_IMAGES, layer_bytes)
 
-        layers = sorted(set(job.blobs.filter(role="layer", stored=False).values_list("digest", flat=True)))
+        layers = sorted(set(job.blobs.filter(role=BlobRole.LAYER, stored=False).values_list("digest", flat=True)))
         return NextTasks(layers=tuple(layers)) if layers else NextTasks(finish=_hand_over(job))
     return NO_TASKS
 
@@ -148,7 +147,7 @@ def verify_layer(job_id, digest: str) -> NextTasks:
     if job is None:
         return NO_TASKS
     with _job_logs(job), _job_errors(job):
-        claims = list(job.blobs.filter(role="layer", digest=digest))
+        claims = list(job.blobs.filter(role=BlobRole.LAYER, digest=digest))
         if claims and not all(claim.stored for claim in claims):
             first, *others = claims
             with BundleReader(job.staging_path) as reader:
@@ -157,15 +156,15 @@ def verify_layer(job_id, digest: str) -> NextTasks:
             for other in others:
                 if other.diff_id != first.diff_id:
                     raise RegistryError(
-                        "diff_id_mismatch",
+                        ErrorCode.DIFF_ID_MISMATCH,
                         f"Layer {digest} of image {other.name}: the config declares {other.diff_id}, but the layer "
                         f"decompresses to {first.diff_id}.",
                         layer=digest, reference=other.name, expected=other.diff_id, actual=first.diff_id,
                     )
-            JobBlob.objects.filter(job=job, role="layer", digest=digest).update(stored=True)
+            JobBlob.objects.filter(job=job, role=BlobRole.LAYER, digest=digest).update(stored=True)
             # Which worker did which layer: what shows a big image's layers spread over the workers.
             logger.info("Layer %s verified and stored", digest)
-        if not job.blobs.filter(role="layer", stored=False).exists():
+        if not job.blobs.filter(role=BlobRole.LAYER, stored=False).exists():
             return NextTasks(finish=_hand_over(job))
     return NO_TASKS
 
@@ -187,7 +186,7 @@ def finish(job_id) -> None:
         return
     with _job_logs(job), _job_errors(job):
         with BundleReader(job.staging_path) as reader:
-            remaining = job.blobs.filter(stored=False).exclude(role="layer")
+            remaining = job.blobs.filter(stored=False).exclude(role=BlobRole.LAYER)
             begin_stage(job, Stage.STORE, sum(claim.size for claim in remaining))
             store_documents_and_assets(job, reader, blob_store(), Progress(job.pk, Stage.STORE))
             end_stage(job, Stage.STORE)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import pipeline, staging, tasks
 from ingest.models import IngestJob, UploadSession
 
@@ -27,7 +27,7 @@ def parse_sha256(value: str | None, field: str = "sha256") -> str:
         return ""
     match = _DIGEST.match(value.strip().lower())
     if not match:
-        raise RegistryError("invalid_digest", f"{field} must be a sha256 digest (64 hex digits), not {value!r}.",
+        raise RegistryError(ErrorCode.INVALID_DIGEST, f"{field} must be a sha256 digest (64 hex digits), not {value!r}.",
                           field=field)
     return f"sha256:{match.group(1)}"
 
@@ -66,7 +66,7 @@ def queue(job: IngestJob, *, size: int, digest: str) -> IngestJob:
 def check_declared_digest(digest: str, expected_digest: str) -> None:
     if expected_digest and digest != expected_digest:
         raise RegistryError(
-            "upload_digest_mismatch",
+            ErrorCode.UPLOAD_DIGEST_MISMATCH,
             f"The uploaded bundle hashes to {digest}, not to the declared {expected_digest}; nothing was kept.",
             expected=expected_digest, actual=digest,
         )
@@ -88,7 +88,7 @@ def receive_bundle(
 
 def open_upload(*, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
     if size <= 0:
-        raise RegistryError("invalid_size", f"size must be a positive number of bytes, not {size}.", field="size")
+        raise RegistryError(ErrorCode.INVALID_SIZE, f"size must be a positive number of bytes, not {size}.", field="size")
     if size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(size)
     refuse_uploads_while_storage_moves()
@@ -100,9 +100,9 @@ def open_upload(*, size: int, expected_digest: str, file_name: str, replace: boo
 def _open_session(session_id) -> UploadSession:
     session = UploadSession.objects.filter(pk=session_id).first()
     if session is None:
-        raise RegistryError("upload_unknown", f"There is no upload {session_id}.", upload=str(session_id))
+        raise RegistryError(ErrorCode.UPLOAD_UNKNOWN, f"There is no upload {session_id}.", upload=str(session_id))
     if session.state != UploadSession.State.OPEN:
-        raise RegistryError("upload_closed", f"Upload {session_id} is {session.state}; it takes no more requests.",
+        raise RegistryError(ErrorCode.UPLOAD_CLOSED, f"Upload {session_id} is {session.state}; it takes no more requests.",
                           upload=str(session_id), state=session.state)
     return session
 
@@ -111,10 +111,10 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
     """Append bytes ``start..end`` (inclusive) of the bundle; they must begin at the current offset."""
     session = _open_session(session_id)
     if total != session.size:
-        raise RegistryError("range_invalid", f"Content-Range names a total of {total} bytes; the upload was opened "
+        raise RegistryError(ErrorCode.RANGE_INVALID, f"Content-Range names a total of {total} bytes; the upload was opened "
                           f"for {session.size}.", upload=str(session.pk), size=session.size)
     if end >= total or end < start:
-        raise RegistryError("range_invalid", f"bytes {start}-{end} is not a range inside {total} bytes.",
+        raise RegistryError(ErrorCode.RANGE_INVALID, f"bytes {start}-{end} is not a range inside {total} bytes.",
                           upload=str(session.pk))
     refuse_uploads_when_disk_low()
     path = staging.upload_path(session.pk)
@@ -124,10 +124,10 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
         fcntl.flock(lock, fcntl.LOCK_EX)
         session.refresh_from_db()
         if session.state != UploadSession.State.OPEN:
-            raise RegistryError("upload_closed", f"Upload {session.pk} is {session.state}.", upload=str(session.pk))
+            raise RegistryError(ErrorCode.UPLOAD_CLOSED, f"Upload {session.pk} is {session.state}.", upload=str(session.pk))
         if start != session.offset:
             raise RegistryError(
-                "range_mismatch",
+                ErrorCode.RANGE_MISMATCH,
                 f"This chunk starts at byte {start}, but the upload continues at byte {session.offset}.",
                 upload=str(session.pk), offset=session.offset,
             )
@@ -139,12 +139,12 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
 def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
     session = _open_session(session_id)
     if session.offset != session.size:
-        raise RegistryError("upload_incomplete", f"Upload {session.pk} has {session.offset} of its {session.size} "
+        raise RegistryError(ErrorCode.UPLOAD_INCOMPLETE, f"Upload {session.pk} has {session.offset} of its {session.size} "
                           "bytes; send the rest before committing.", offset=session.offset, size=session.size)
     refuse_uploads_while_storage_moves()
     expected = expected_digest or session.expected_digest
     if session.expected_digest and expected != session.expected_digest:
-        raise RegistryError("upload_digest_mismatch", f"The commit names {expected}, but the upload was opened for "
+        raise RegistryError(ErrorCode.UPLOAD_DIGEST_MISMATCH, f"The commit names {expected}, but the upload was opened for "
                           f"{session.expected_digest}.", expected=session.expected_digest, actual=expected)
     job_id = uuid.uuid4()
     path = staging.bundle_path(job_id)
@@ -173,7 +173,7 @@ def cancel_upload(session_id) -> None:
 
 def cancel_job(job: IngestJob) -> IngestJob:
     if not pipeline.cancel(job):
-        raise RegistryError("job_finished", f"Job {job.pk} has already {job.state}; there is nothing to cancel.",
+        raise RegistryError(ErrorCode.JOB_FINISHED, f"Job {job.pk} has already {job.state}; there is nothing to cancel.",
                           state=job.state)
     job.refresh_from_db()
     return job
@@ -188,17 +188,17 @@ def retry_job(job: IngestJob) -> IngestJob:
     with transaction.atomic():
         job = IngestJob.objects.select_for_update().get(pk=job.pk)
         if job.state != IngestJob.State.FAILED:
-            raise RegistryError("job_not_failed", f"Job {job.pk} is {job.state}; only failed jobs can be retried.",
+            raise RegistryError(ErrorCode.JOB_NOT_FAILED, f"Job {job.pk} is {job.state}; only failed jobs can be retried.",
                               state=job.state)
         if retried_as := job.error_details.get("retried_as"):
-            raise RegistryError("job_retried", f"Job {job.pk} was already retried as job {retried_as}.",
+            raise RegistryError(ErrorCode.JOB_RETRIED, f"Job {job.pk} was already retried as job {retried_as}.",
                               retried_as=retried_as)
         if job.error_code not in pipeline.RETRYABLE_ERRORS:
-            raise RegistryError("bundle_gone", f"Job {job.pk} failed because of its bundle ({job.error_code}); its "
+            raise RegistryError(ErrorCode.BUNDLE_GONE, f"Job {job.pk} failed because of its bundle ({job.error_code}); its "
                               "staged copy was removed. Fix the bundle and upload it again.", error_code=job.error_code)
         staged = Path(job.staging_path)
         if not job.staging_path or not staged.is_file():
-            raise RegistryError("bundle_gone", f"The staged bundle of job {job.pk} is gone (garbage collection removes "
+            raise RegistryError(ErrorCode.BUNDLE_GONE, f"The staged bundle of job {job.pk} is gone (garbage collection removes "
                               "it after GC_PROTECTION_SECONDS). Upload the bundle again.")
         retry_id = uuid.uuid4()
         retry = IngestJob.objects.create(
@@ -214,6 +214,6 @@ def retry_job(job: IngestJob) -> IngestJob:
             os.utime(staged)
             staged.rename(retry.staging_path)
         except FileNotFoundError:
-            raise RegistryError("bundle_gone", f"The staged bundle of job {job.pk} was just removed by garbage "
+            raise RegistryError(ErrorCode.BUNDLE_GONE, f"The staged bundle of job {job.pk} was just removed by garbage "
                               "collection. Upload the bundle again.") from None
         return _queue(retry)

@@ -11,7 +11,7 @@ from typing import BinaryIO
 from django.conf import settings
 
 from dcos_bundle.digests import CHUNK_SIZE, digest_of
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 
 def bundle_path(job_id: uuid.UUID) -> Path:
@@ -24,7 +24,7 @@ def upload_path(session_id: uuid.UUID) -> Path:
 
 def too_large(size: int) -> RegistryError:
     return RegistryError(
-        "bundle_too_large",
+        ErrorCode.BUNDLE_TOO_LARGE,
         f"The bundle is {size} bytes; this registry accepts bundles of at most {settings.MAX_BUNDLE_BYTES} bytes.",
         size=size, limit=settings.MAX_BUNDLE_BYTES,
     )
@@ -44,7 +44,7 @@ def receive(stream: BinaryIO, path: Path, declared_size: int | None) -> tuple[in
                 file.write(chunk)
         if declared_size is not None and size != declared_size:
             raise RegistryError(
-                "upload_incomplete",
+                ErrorCode.UPLOAD_INCOMPLETE,
                 f"The upload ended after {size} of the {declared_size} bytes it announced.",
                 received=size, declared=declared_size,
             )
@@ -68,7 +68,7 @@ def append(stream: BinaryIO, path: Path, offset: int, length: int) -> int:
                 chunk = stream.read(min(CHUNK_SIZE, length - written))
                 if not chunk:
                     raise RegistryError(
-                        "upload_incomplete",
+                        ErrorCode.UPLOAD_INCOMPLETE,
                         f"The chunk ended after {written} of the {length} bytes its Content-Range announced.",
                         received=written, declared=length,
                     )

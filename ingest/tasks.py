@@ -7,11 +7,9 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import pipeline
 from ingest.models import IngestJob
-
-STUCK_JOB_ERROR = pipeline.WORKER_LOST
 
 
 def _send(job_id: str, next_tasks: pipeline.NextTasks) -> None:
@@ -51,7 +49,7 @@ def stuck_jobs() -> QuerySet[IngestJob]:
 def reap_stuck_jobs() -> int:
     """Fail running jobs whose heartbeat stopped, so none stays "running" forever."""
     error = RegistryError(
-        STUCK_JOB_ERROR,
+        ErrorCode.WORKER_LOST,
         f"No progress for over {settings.INGEST_STUCK_AFTER_SECONDS} seconds: the worker running this job was "
         "lost. Retry the job (its bundle is kept for a while) or upload the bundle again.",
     )
@@ -62,6 +60,6 @@ def reap_stuck_jobs() -> int:
     interrupted = list(IngestJob.objects.filter(state=IngestJob.State.QUEUED, bundle_size=0,
                                                 created_at__lt=_stuck_cutoff()))
     for job in interrupted:
-        pipeline.fail(job, RegistryError("upload_interrupted", "The upload of this bundle broke off before it was "
+        pipeline.fail(job, RegistryError(ErrorCode.UPLOAD_INTERRUPTED, "The upload of this bundle broke off before it was "
                                        "received whole. Upload it again."))
     return len(stuck) + len(interrupted)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from access import audit
 from access.models import AuditEvent
 from access.throttling import UploadRateThrottle
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import services, staging
 from ingest.models import IngestJob, UploadSession
 
@@ -35,7 +35,7 @@ def _content_length(request) -> int | None:
     if not value:
         return None
     if not value.isdigit():
-        raise RegistryError("invalid_request", f"Content-Length {value!r} is not a number of bytes.")
+        raise RegistryError(ErrorCode.INVALID_REQUEST, f"Content-Length {value!r} is not a number of bytes.")
     return int(value)
 
 
@@ -53,10 +53,10 @@ class BundleUploadView(APIView):
     def post(self, request):
         length = _content_length(request)
         if length is None:
-            raise RegistryError("length_required", "Send the bundle with a Content-Length header (or use the "
+            raise RegistryError(ErrorCode.LENGTH_REQUIRED, "Send the bundle with a Content-Length header (or use the "
                               "resumable upload API).")
         if length == 0:
-            raise RegistryError("empty_bundle", "The upload is empty; a bundle is a ZIP file.")
+            raise RegistryError(ErrorCode.EMPTY_BUNDLE, "The upload is empty; a bundle is a ZIP file.")
         if length > settings.MAX_BUNDLE_BYTES + MULTIPART_OVERHEAD:
             raise staging.too_large(length)
         replace = _flag(request.query_params.get("replace", ""))
@@ -111,11 +111,11 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
         header = request.headers.get("Content-Range", "")
         match = _CONTENT_RANGE.match(header)
         if not match:
-            raise RegistryError("range_invalid", f"Content-Range must read 'bytes <start>-<end>/<size>', not {header!r}.")
+            raise RegistryError(ErrorCode.RANGE_INVALID, f"Content-Range must read 'bytes <start>-<end>/<size>', not {header!r}.")
         start, end, total = (int(part) for part in match.groups())
         length = _content_length(request)
         if length is not None and length != end - start + 1:
-            raise RegistryError("range_invalid", f"Content-Range covers {end - start + 1} bytes, the body is {length}.")
+            raise RegistryError(ErrorCode.RANGE_INVALID, f"Content-Range covers {end - start + 1} bytes, the body is {length}.")
         try:
             session = services.append_chunk(pk, request._request, start, end, total)
         except RegistryError as error:

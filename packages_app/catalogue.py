@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from access.clusters import EVERYTHING, Visibility
 from blobs.models import Blob
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.universe.resource import file_name_of
 from packages_app.models import Package, PackageVersion, VersionBlob
 
@@ -23,7 +23,7 @@ def find_package(name: str, visibility: Visibility = EVERYTHING) -> Package:
     visible = visibility.versions(PackageVersion.objects.filter(package__name=name))
     package = Package.objects.filter(pk__in=visible.values("package_id")).first()
     if package is None:
-        raise RegistryError("package_not_found", f"Package [{name}] not found", package=name)
+        raise RegistryError(ErrorCode.PACKAGE_NOT_FOUND, f"Package [{name}] not found", package=name)
     return package
 
 
@@ -32,7 +32,7 @@ def find_version(name: str, version: str, visibility: Visibility = EVERYTHING) -
         package__name=name, version=version)).first()
     if found is None:
         find_package(name, visibility)
-        raise RegistryError("version_not_found", f"Version [{version}] of package [{name}] not found",
+        raise RegistryError(ErrorCode.VERSION_NOT_FOUND, f"Version [{version}] of package [{name}] not found",
                           package=name, version=version)
     return found
 

@@ -2,6 +2,9 @@
 
 from django.db import models
 
+from blobs.models import BLOB_ROLE_CHOICES
+from dcos_bundle.format import BlobRole
+
 from .fields import ExactJSONField
 
 
@@ -53,16 +56,12 @@ class PackageVersion(models.Model):
 class VersionBlob(models.Model):
     """A blob used by a published version; a blob's references are its rows here."""
 
-    class Role(models.TextChoices):
-        ASSET = "asset", "Asset file"
-        MANIFEST = "manifest", "Image manifest or index"
-        CONFIG = "config", "Image config"
-        LAYER = "layer", "Image layer"
+    Role = BlobRole
 
     version = models.ForeignKey(PackageVersion, on_delete=models.CASCADE, related_name="blob_links")
     # PROTECT: a blob cannot be deleted while a published version references it.
     blob = models.ForeignKey("blobs.Blob", on_delete=models.PROTECT, related_name="references")
-    role = models.CharField(max_length=16, choices=Role.choices)
+    role = models.CharField(max_length=16, choices=BLOB_ROLE_CHOICES)
     name = models.CharField(max_length=1024, blank=True, help_text="File name or image reference it was published as.")
 
     class Meta:

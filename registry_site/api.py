@@ -12,52 +12,32 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from access.auth import WWW_AUTHENTICATE
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
-STATUS_BY_CODE = {
-    "bundle_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    "length_required": status.HTTP_411_LENGTH_REQUIRED,
-    "range_mismatch": status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
-    "upload_unknown": status.HTTP_404_NOT_FOUND,
-    "upload_closed": status.HTTP_409_CONFLICT,
-    "upload_incomplete": status.HTTP_409_CONFLICT,
-    "job_finished": status.HTTP_409_CONFLICT,
-    "version_conflict": status.HTTP_409_CONFLICT,
-    "insufficient_storage": status.HTTP_507_INSUFFICIENT_STORAGE,
-    "storage_migration": status.HTTP_503_SERVICE_UNAVAILABLE,
-    "storage_moved": status.HTTP_503_SERVICE_UNAVAILABLE,
-    "package_not_found": status.HTTP_404_NOT_FOUND,
-    "version_not_found": status.HTTP_404_NOT_FOUND,
-    "cluster_not_found": status.HTTP_404_NOT_FOUND,
-    "token_not_found": status.HTTP_404_NOT_FOUND,
-    "invalid_token": status.HTTP_401_UNAUTHORIZED,
-    "request_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-}
-
+# DRF keeps its own statuses; these name its exceptions in the registry's codes.
 DRF_CODES = {
-    exceptions.NotFound: "not_found",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.ParseError: "invalid_json",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.NotAuthenticated: "not_authenticated",
-    exceptions.AuthenticationFailed: "authentication_failed",
-    exceptions.PermissionDenied: "permission_denied",
-    exceptions.Throttled: "throttled",
-    exceptions.ValidationError: "invalid_request",
+    exceptions.NotFound: ErrorCode.NOT_FOUND,
+    exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
+    exceptions.ParseError: ErrorCode.INVALID_JSON,
+    exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    exceptions.NotAuthenticated: ErrorCode.NOT_AUTHENTICATED,
+    exceptions.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
+    exceptions.PermissionDenied: ErrorCode.PERMISSION_DENIED,
+    exceptions.Throttled: ErrorCode.THROTTLED,
+    exceptions.ValidationError: ErrorCode.INVALID_REQUEST,
 }
 
 
 def exception_handler(exc, context):
     if isinstance(exc, RegistryError):
-        code = STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST)
-        headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if code == status.HTTP_401_UNAUTHORIZED else None
-        return Response(exc.to_json(), status=code, headers=headers)
+        headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if exc.status == status.HTTP_401_UNAUTHORIZED else None
+        return Response(exc.to_json(), status=exc.status, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    code = next((name for kind, name in DRF_CODES.items() if isinstance(exc, kind)), "error")
+    code = next((name for kind, name in DRF_CODES.items() if isinstance(exc, kind)), ErrorCode.API_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         message = "; ".join(f"{field}: {' '.join(str(item) for item in errors)}" for field, errors in fields.items())
@@ -75,12 +55,12 @@ class LimitedJSONParser(JSONParser):
         declared = parser_context["request"].META.get("CONTENT_LENGTH") if parser_context else None
         body = stream.read(limit + 1) if stream is not None else b""
         if (declared and declared.isdigit() and int(declared) > limit) or len(body) > limit:
-            raise RegistryError("request_too_large", f"A JSON request body may have at most {limit} bytes; upload "
+            raise RegistryError(ErrorCode.REQUEST_TOO_LARGE, f"A JSON request body may have at most {limit} bytes; upload "
                               "bundles to /api/v1/bundles/ or /api/v1/uploads/.", limit=limit)
         return super().parse(io.BytesIO(body), media_type, parser_context)
 
 
 def server_error(request):
     """What a failure looks like in production: a sentence and a code, never a stack trace (it goes to the log)."""
-    return JsonResponse({"code": "server_error", "message": "The registry failed to answer this request; the "
+    return JsonResponse({"code": ErrorCode.SERVER_ERROR, "message": "The registry failed to answer this request; the "
                          "error is in its log.", "details": {}}, status=500)

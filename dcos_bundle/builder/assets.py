@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from dcos_bundle.digests import CHUNK_SIZE, digest_of
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import AssetEntry
 from dcos_bundle.universe.resource import file_name_of
 
@@ -25,7 +25,7 @@ def parse_mirror(text: str) -> tuple[str, str]:
     """``FROM=TO`` of ``--asset-mirror``."""
     source, separator, target = text.partition("=")
     if not separator or not source or not target:
-        raise RegistryError("invalid_mirror", f"--asset-mirror {text!r} must have the form FROM=TO.", mirror=text)
+        raise RegistryError(ErrorCode.INVALID_MIRROR, f"--asset-mirror {text!r} must have the form FROM=TO.", mirror=text)
     return source, target
 
 
@@ -55,7 +55,7 @@ def download(
     scheme = urlsplit(fetch_url).scheme
     if scheme not in ("http", "https", "file"):
         raise RegistryError(
-            "asset_unreachable", f"Cannot download {fetch_url}: only http, https and file URLs are supported.",
+            ErrorCode.ASSET_UNREACHABLE, f"Cannot download {fetch_url}: only http, https and file URLs are supported.",
             url=url, fetched=fetch_url,
         )
     request = urllib.request.Request(fetch_url, headers={"User-Agent": USER_AGENT})
@@ -63,13 +63,13 @@ def download(
         response = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS)
     except urllib.error.HTTPError as error:
         raise RegistryError(
-            "asset_unreachable", f"Downloading {fetch_url} failed with HTTP {error.code} {error.reason}.",
+            ErrorCode.ASSET_UNREACHABLE, f"Downloading {fetch_url} failed with HTTP {error.code} {error.reason}.",
             url=url, fetched=fetch_url, status=error.code,
         ) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise RegistryError(
-            "asset_unreachable", f"Cannot download {fetch_url}: {reason}.", url=url, fetched=fetch_url
+            ErrorCode.ASSET_UNREACHABLE, f"Cannot download {fetch_url}: {reason}.", url=url, fetched=fetch_url
         ) from None
     fd, name = tempfile.mkstemp(dir=directory, prefix="asset-")
     hasher, size = hashlib.sha256(), 0
@@ -85,7 +85,7 @@ def download(
     except OSError as error:
         Path(name).unlink(missing_ok=True)
         raise RegistryError(
-            "asset_unreachable", f"Download of {fetch_url} broke off after {size} bytes: {error}.",
+            ErrorCode.ASSET_UNREACHABLE, f"Download of {fetch_url} broke off after {size} bytes: {error}.",
             url=url, fetched=fetch_url,
         ) from None
     entry = AssetEntry(url, digest_of(hasher.hexdigest()), size, file_name_of(url), tuple(used_at))
@@ -115,7 +115,7 @@ def check_cli_content_hashes(metadata: dict, digests: dict[str, str], accept_cha
             continue
         if not accept_changed:
             raise RegistryError(
-                "asset_content_hash_mismatch",
+                ErrorCode.ASSET_CONTENT_HASH_MISMATCH,
                 f"CLI binary {url} hashes to sha256 {actual}, but the package declares {content_hash['value']}.",
                 url=url, expected=content_hash["value"], actual=actual,
             )

@@ -20,7 +20,7 @@ import docker
 import requests
 from docker.models.images import Image
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.oci import SpooledLayer, spool_layer
 from dcos_bundle.streams import IterableReader
 
@@ -60,7 +60,7 @@ def export_image(
         raise _unavailable(error) from error
     except docker.errors.APIError as error:
         raise RegistryError(
-            "image_export_corrupt",
+            ErrorCode.IMAGE_EXPORT_CORRUPT,
             f"The Docker engine failed to export image {reference}: {error.explanation or error}.",
             reference=reference,
         ) from error
@@ -82,14 +82,14 @@ def _local_or_pulled(client: docker.DockerClient, reference: str) -> Image:
 
 def _not_found(reference: str, why: str, error: docker.errors.APIError) -> RegistryError:
     return RegistryError(
-        "image_not_found", f"Image {reference}: {why}: {error.explanation or error}.", reference=reference
+        ErrorCode.IMAGE_NOT_FOUND, f"Image {reference}: {why}: {error.explanation or error}.", reference=reference
     )
 
 
 def _unavailable(error: Exception) -> RegistryError:
     host = os.environ.get("DOCKER_HOST") or "unset, so unix:///var/run/docker.sock"
     return RegistryError(
-        "docker_unavailable",
+        ErrorCode.DOCKER_UNAVAILABLE,
         f"Cannot reach the Docker engine (DOCKER_HOST={host}): {error}.",
         docker_host=os.environ.get("DOCKER_HOST"),
     )
@@ -192,7 +192,7 @@ def _layer(reference: str, name: str, spooled: dict[str, SpooledLayer], links: d
 
 def _corrupt(reference: str, reason: str) -> RegistryError:
     return RegistryError(
-        "image_export_corrupt",
+        ErrorCode.IMAGE_EXPORT_CORRUPT,
         f"The Docker engine's export of image {reference} is unusable: {reason}.",
         reference=reference,
     )

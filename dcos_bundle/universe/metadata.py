@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 PACKAGING_VERSIONS = ("3.0", "4.0", "5.0")
 # The repository assigns these fields to a package. Package authors never write them.
@@ -344,7 +344,7 @@ def check_metadata(metadata: Any) -> None:
     if errors:
         more = f"; {len(errors) - 1} more" if len(errors) > 1 else ""
         raise RegistryError(
-            "invalid_metadata",
+            ErrorCode.INVALID_METADATA,
             f"Invalid metadata: {errors[0]}{more}.",
             errors=[{"path": error.path, "message": error.message} for error in errors],
         )

@@ -15,7 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 from .metadata import REPOSITORY_FIELDS
 
@@ -34,22 +34,22 @@ def _read_json(path: Path, what: str):
         with open(path, encoding="utf-8") as file:
             return json.load(file)
     except FileNotFoundError:
-        raise RegistryError("file_missing", f"{what} {path} does not exist.", file=str(path)) from None
+        raise RegistryError(ErrorCode.FILE_MISSING, f"{what} {path} does not exist.", file=str(path)) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RegistryError("invalid_json", f"{path} is not valid JSON: {error}.", file=str(path)) from None
+        raise RegistryError(ErrorCode.INVALID_JSON, f"{path} is not valid JSON: {error}.", file=str(path)) from None
 
 
 def _package_fields(directory: Path) -> dict:
     package = _read_json(directory / PACKAGE_FILE, "Package file")
     if not isinstance(package, dict):
-        raise RegistryError("invalid_package", f"{directory / PACKAGE_FILE} must hold a JSON object.")
+        raise RegistryError(ErrorCode.INVALID_PACKAGE, f"{directory / PACKAGE_FILE} must hold a JSON object.")
     packaging_version = package.get("packagingVersion")
     fields = {key: value for key, value in package.items() if key not in REPOSITORY_FIELDS}
     fields["packagingVersion"] = UPGRADES.get(packaging_version, packaging_version)
     if (directory / COMMAND_FILE).exists():
         if packaging_version not in COMMAND_VERSIONS:
             raise RegistryError(
-                "invalid_package",
+                ErrorCode.INVALID_PACKAGE,
                 f"{directory / COMMAND_FILE}: packagingVersion {packaging_version} has no `command`; "
                 f"only {' and '.join(COMMAND_VERSIONS)} do.",
                 file=str(directory / COMMAND_FILE),
@@ -74,7 +74,7 @@ def build_definition_for(directory: Path, reference_dir: str = "") -> tuple[dict
         return f"@{target}"
 
     if not (directory / RESOURCE_FILE).exists():
-        raise RegistryError("file_missing", f"Resource file {directory / RESOURCE_FILE} does not exist.")
+        raise RegistryError(ErrorCode.FILE_MISSING, f"Resource file {directory / RESOURCE_FILE} does not exist.")
     definition["resource"] = reference(RESOURCE_FILE)
     if (directory / CONFIG_FILE).exists():
         definition["config"] = reference(CONFIG_FILE)
@@ -88,7 +88,7 @@ def migrate_package(directory: str | Path, output_directory: str | Path) -> Path
     directory, output_directory = Path(directory), Path(output_directory)
     if not (directory / PACKAGE_FILE).exists():
         raise RegistryError(
-            "file_missing", f"{directory} is not a Universe package directory: it has no {PACKAGE_FILE}."
+            ErrorCode.FILE_MISSING, f"{directory} is not a Universe package directory: it has no {PACKAGE_FILE}."
         )
     package = _package_fields(directory)
     stem = f"{package.get('name')}-{package.get('version')}"
@@ -96,7 +96,7 @@ def migrate_package(directory: str | Path, output_directory: str | Path) -> Path
     files_dir = output_directory / stem
     for existing in (definition_path, files_dir):
         if existing.exists():
-            raise RegistryError("output_exists", f"{existing} already exists; refusing to overwrite it.", path=str(existing))
+            raise RegistryError(ErrorCode.OUTPUT_EXISTS, f"{existing} already exists; refusing to overwrite it.", path=str(existing))
     definition, files = build_definition_for(directory, reference_dir=stem)
     output_directory.mkdir(parents=True, exist_ok=True)
     files_dir.mkdir()
@@ -123,7 +123,7 @@ def resolve_build_definition(definition: dict, base_dir: str | Path) -> dict:
                 encoded = base64.b64encode(path.read_bytes()).decode("ascii")
             except FileNotFoundError:
                 raise RegistryError(
-                    "file_missing",
+                    ErrorCode.FILE_MISSING,
                     f"File referenced by `marathon.v2AppMustacheTemplate` {path} does not exist.",
                     file=str(path),
                 ) from None
@@ -136,7 +136,7 @@ def load_build_definition(path: str | Path) -> dict:
     path = Path(path)
     definition = _read_json(path, "Build definition")
     if not isinstance(definition, dict):
-        raise RegistryError("invalid_build_definition", f"{path} must hold a JSON object.", file=str(path))
+        raise RegistryError(ErrorCode.INVALID_BUILD_DEFINITION, f"{path} must hold a JSON object.", file=str(path))
     return resolve_build_definition(definition, path.parent)
 
 

@@ -16,7 +16,7 @@ import json
 
 import chevron
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 
 class _Bool(int):
@@ -98,7 +98,7 @@ def render_marathon_app(metadata: dict) -> dict | None:
         template = base64.b64decode(marathon["v2AppMustacheTemplate"], validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as error:
         raise RegistryError(
-            "template_invalid", f"marathon.v2AppMustacheTemplate is not base64 of UTF-8 text: {error}."
+            ErrorCode.TEMPLATE_INVALID, f"marathon.v2AppMustacheTemplate is not base64 of UTF-8 text: {error}."
         ) from None
     scope = _merged(config_defaults(metadata.get("config")) or {}, {"resource": metadata.get("resource") or {}})
     escaped_error = None
@@ -106,7 +106,7 @@ def render_marathon_app(metadata: dict) -> dict | None:
         try:
             rendered = chevron.render(template, _scope_value(scope, escape_strings))
         except (chevron.ChevronError, IndexError, KeyError, TypeError) as error:
-            raise RegistryError("template_render_failed", f"The Marathon template does not render: {error}.") from None
+            raise RegistryError(ErrorCode.TEMPLATE_RENDER_FAILED, f"The Marathon template does not render: {error}.") from None
         try:
             app = json.loads(rendered)
         except json.JSONDecodeError as error:
@@ -114,7 +114,7 @@ def render_marathon_app(metadata: dict) -> dict | None:
             escaped_error = escaped_error or _invalid_json(rendered, error)
             continue
         if not isinstance(app, dict):
-            raise RegistryError("template_invalid_json", "The Marathon template must render to a JSON object (an app).")
+            raise RegistryError(ErrorCode.TEMPLATE_INVALID_JSON, "The Marathon template must render to a JSON object (an app).")
         return app
     raise escaped_error
 
@@ -123,7 +123,7 @@ def _invalid_json(rendered: str, error: json.JSONDecodeError) -> RegistryError:
     lines = rendered.splitlines()
     text = lines[error.lineno - 1].strip()[:200] if error.lineno <= len(lines) else ""
     return RegistryError(
-        "template_invalid_json",
+        ErrorCode.TEMPLATE_INVALID_JSON,
         f"With the default options the Marathon template renders to invalid JSON at line {error.lineno}, "
         f"column {error.colno}: {error.msg}.",
         line=error.lineno, column=error.colno, text=text,

@@ -22,7 +22,7 @@ from collections import namedtuple
 from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 
 LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 CENTRAL_ENTRY_SIGNATURE = b"PK\x01\x02"
@@ -125,11 +125,11 @@ def inspect_bundle(path: str | os.PathLike, limits: InspectLimits = InspectLimit
     with open(path, "rb") as file:
         file_size = os.fstat(file.fileno()).st_size
         if file_size == 0:
-            raise RegistryError("empty_bundle", "The bundle is empty (0 bytes).")
+            raise RegistryError(ErrorCode.EMPTY_BUNDLE, "The bundle is empty (0 bytes).")
         directory_offset, directory_size, count = _read_end_records(file, file_size)
         if count > limits.max_members:
             raise RegistryError(
-                "too_many_members", f"The bundle has {count} members; the limit is {limits.max_members}.",
+                ErrorCode.TOO_MANY_MEMBERS, f"The bundle has {count} members; the limit is {limits.max_members}.",
                 count=count, limit=limits.max_members,
             )
         entries = _read_central_directory(file, directory_offset, directory_size, count, limits)
@@ -156,23 +156,23 @@ def _read_end_records(file: BinaryIO, file_size: int) -> tuple[int, int, int]:
     disk, directory_disk, disk_entries, count, directory_size, directory_offset = fields
     if disk or directory_disk or disk_entries != count:
         raise RegistryError(
-            "truncated_zip", "The bundle is one part of a ZIP split over several files.", disk=disk,
+            ErrorCode.TRUNCATED_ZIP, "The bundle is one part of a ZIP split over several files.", disk=disk,
         )
     # zipfile accepts a ZIP whose offsets are all shifted by data put in front of it.
     data_before = end_records_start - directory_size - directory_offset
     if data_before > 0:
         raise RegistryError(
-            "zip_polyglot", f"{data_before} bytes of other data precede the ZIP archive.",
+            ErrorCode.ZIP_POLYGLOT, f"{data_before} bytes of other data precede the ZIP archive.",
             offset=0, length=data_before,
         )
     if data_before < 0:
         raise RegistryError(
-            "truncated_zip", "The central directory runs past the end records: part of the file is missing.",
+            ErrorCode.TRUNCATED_ZIP, "The central directory runs past the end records: part of the file is missing.",
             directory_offset=directory_offset, directory_size=directory_size, end_records_offset=end_records_start,
         )
     if zip64_offset is not None and zip64_offset != end_records_start:
         raise RegistryError(
-            "zip_header_mismatch",
+            ErrorCode.ZIP_HEADER_MISMATCH,
             f"The zip64 locator points at offset {zip64_offset}, but the zip64 end record is at {end_records_start}.",
             offset=zip64_offset, expected=end_records_start,
         )
@@ -189,15 +189,15 @@ def _refuse_missing_end_record(file: BinaryIO, file_size: int) -> NoReturn:
         comment_length = END_RECORD.unpack_from(tail, found)[-1]
         what = "an archive comment" if comment_length == file_size - end else "appended data"
         raise RegistryError(
-            "zip_trailing_data", f"{file_size - end} bytes ({what}) follow the ZIP's end record.",
+            ErrorCode.ZIP_TRAILING_DATA, f"{file_size - end} bytes ({what}) follow the ZIP's end record.",
             offset=end, length=file_size - end, comment_length=comment_length,
         )
     if _read_at(file, 0, len(LOCAL_HEADER_SIGNATURE)) == LOCAL_HEADER_SIGNATURE:
         raise RegistryError(
-            "truncated_zip", "The bundle starts like a ZIP but has no end of central directory: it was cut off.",
+            ErrorCode.TRUNCATED_ZIP, "The bundle starts like a ZIP but has no end of central directory: it was cut off.",
             size=file_size,
         )
-    raise RegistryError("not_a_zip", "The bundle is not a ZIP archive.", size=file_size)
+    raise RegistryError(ErrorCode.NOT_A_ZIP, "The bundle is not a ZIP archive.", size=file_size)
 
 
 def _read_zip64_end_record(file: BinaryIO, at: int, fields: tuple, locator: bytes) -> tuple[tuple, int]:
@@ -206,23 +206,23 @@ def _read_zip64_end_record(file: BinaryIO, at: int, fields: tuple, locator: byte
     record = _read_at(file, at, ZIP64_END_RECORD.size) if at >= 0 else b""
     if not record.startswith(ZIP64_END_RECORD_SIGNATURE):
         raise RegistryError(
-            "zip_header_mismatch", "The zip64 locator is not preceded by a zip64 end record.", offset=at,
+            ErrorCode.ZIP_HEADER_MISMATCH, "The zip64 locator is not preceded by a zip64 end record.", offset=at,
         )
     _, body_size, _, _, *zip64_fields = ZIP64_END_RECORD.unpack(record)
     if body_size != ZIP64_END_RECORD_BODY:
         raise RegistryError(
-            "zip_header_mismatch", f"The zip64 end record is {body_size + 12} bytes; only the plain "
+            ErrorCode.ZIP_HEADER_MISMATCH, f"The zip64 end record is {body_size + 12} bytes; only the plain "
             f"{ZIP64_END_RECORD.size}-byte record is supported.", size=body_size + 12,
         )
     # Readers that ignore zip64 use the plain end record: it must say the same, or "see zip64".
     pairs = zip(fields, zip64_fields, END_RECORD_ZIP64_MARKERS)
     if any(plain not in (value, marker) for plain, value, marker in pairs):
         raise RegistryError(
-            "zip_header_mismatch", "The end record and the zip64 end record disagree.",
+            ErrorCode.ZIP_HEADER_MISMATCH, "The end record and the zip64 end record disagree.",
             end_record=list(fields), zip64_end_record=zip64_fields,
         )
     if locator_disk or disks > 1:
-        raise RegistryError("truncated_zip", "The bundle is one part of a ZIP split over several files.", disks=disks)
+        raise RegistryError(ErrorCode.TRUNCATED_ZIP, "The bundle is one part of a ZIP split over several files.", disks=disks)
     return tuple(zip64_fields), record_offset
 
 
@@ -234,12 +234,12 @@ def _read_central_directory(
     for _ in range(count):
         entry = _read_central_entry(file, limits)
         if entry.name in names:
-            raise RegistryError("duplicate_member", f"The bundle holds {entry.name} twice.", member=entry.name)
+            raise RegistryError(ErrorCode.DUPLICATE_MEMBER, f"The bundle holds {entry.name} twice.", member=entry.name)
         names.add(entry.name)
         entries.append(entry)
     if file.tell() != offset + size:
         raise RegistryError(
-            "zip_header_mismatch",
+            ErrorCode.ZIP_HEADER_MISMATCH,
             f"The end record declares {count} members in {size} bytes of central directory, "
             f"but they take {file.tell() - offset}.",
             count=count, declared_size=size, actual_size=file.tell() - offset,
@@ -247,7 +247,7 @@ def _read_central_directory(
     total = sum(entry.size for entry in entries)
     if total > limits.max_total_bytes:
         raise RegistryError(
-            "bundle_too_large", f"The bundle's members add up to {total} bytes; the limit is {limits.max_total_bytes}.",
+            ErrorCode.BUNDLE_TOO_LARGE, f"The bundle's members add up to {total} bytes; the limit is {limits.max_total_bytes}.",
             size=total, limit=limits.max_total_bytes,
         )
     return entries
@@ -257,7 +257,7 @@ def _read_central_entry(file: BinaryIO, limits: InspectLimits) -> _Entry:
     fixed = file.read(CENTRAL_ENTRY.size)
     if len(fixed) < CENTRAL_ENTRY.size or not fixed.startswith(CENTRAL_ENTRY_SIGNATURE):
         raise RegistryError(
-            "zip_header_mismatch", "The central directory holds fewer entries than the end record declares.",
+            ErrorCode.ZIP_HEADER_MISMATCH, "The central directory holds fewer entries than the end record declares.",
             offset=file.tell() - len(fixed),
         )
     header = CentralEntry._make(CENTRAL_ENTRY.unpack(fixed))
@@ -272,18 +272,18 @@ def _read_central_entry(file: BinaryIO, limits: InspectLimits) -> _Entry:
     is_directory = _is_directory(name, header, size)
     if size > limits.max_member_bytes:
         raise RegistryError(
-            "member_too_large", f"{name} is {size} bytes uncompressed; the limit is {limits.max_member_bytes}.",
+            ErrorCode.MEMBER_TOO_LARGE, f"{name} is {size} bytes uncompressed; the limit is {limits.max_member_bytes}.",
             member=name, size=size, limit=limits.max_member_bytes,
         )
     # Checked per member: the overall ratio can be no higher than the highest member's.
     if header.method == DEFLATED and size > limits.max_ratio * compressed_size:
         raise RegistryError(
-            "zip_bomb", f"{name} inflates {compressed_size} bytes to {size}, more than {limits.max_ratio:g} times.",
+            ErrorCode.ZIP_BOMB, f"{name} inflates {compressed_size} bytes to {size}, more than {limits.max_ratio:g} times.",
             member=name, size=size, compressed_size=compressed_size, limit=limits.max_ratio,
         )
     if header.method == STORED and size != compressed_size:
         raise RegistryError(
-            "zip_header_mismatch",
+            ErrorCode.ZIP_HEADER_MISMATCH,
             f"{name} is stored, yet declares {compressed_size} bytes compressed and {size} uncompressed.",
             member=name, size=size, compressed_size=compressed_size,
         )
@@ -296,7 +296,7 @@ def _member_name(raw: bytes, flags: int, max_length: int) -> str:
     shown = raw.decode("utf-8", "backslashreplace")
     if len(raw) > max_length:
         raise RegistryError(
-            "unsafe_member_name", f"A member name is {len(raw)} bytes long; the limit is {max_length}.",
+            ErrorCode.UNSAFE_MEMBER_NAME, f"A member name is {len(raw)} bytes long; the limit is {max_length}.",
             member=shown[:max_length] + "…", length=len(raw), limit=max_length,
         )
     try:
@@ -304,10 +304,10 @@ def _member_name(raw: bytes, flags: int, max_length: int) -> str:
         name = raw.decode("utf-8" if flags & UTF8_NAME else "ascii")
     except UnicodeDecodeError:
         problem = "is not valid UTF-8" if flags & UTF8_NAME else "is not ASCII, and not flagged as UTF-8"
-        raise RegistryError("unsafe_member_name", f"Member name {shown!r} {problem}.", member=shown) from None
+        raise RegistryError(ErrorCode.UNSAFE_MEMBER_NAME, f"Member name {shown!r} {problem}.", member=shown) from None
     problem = _name_problem(name)
     if problem:
-        raise RegistryError("unsafe_member_name", f"Member name {name!r} {problem}.", member=name)
+        raise RegistryError(ErrorCode.UNSAFE_MEMBER_NAME, f"Member name {name!r} {problem}.", member=name)
     return name
 
 
@@ -334,11 +334,11 @@ def _name_problem(name: str) -> str | None:
 
 def _check_encryption_and_compression(name: str, flags: int, method: int) -> None:
     if flags & ENCRYPTION_FLAGS:
-        raise RegistryError("encrypted_member", f"{name} is encrypted.", member=name, flags=flags)
+        raise RegistryError(ErrorCode.ENCRYPTED_MEMBER, f"{name} is encrypted.", member=name, flags=flags)
     if method not in (STORED, DEFLATED) or flags & PATCHED_DATA:
         how = "patched data (flag bit 5)" if flags & PATCHED_DATA else f"compression method {method}"
         raise RegistryError(
-            "unsupported_compression", f"{name} uses {how}; only stored (0) and deflated (8) are accepted.",
+            ErrorCode.UNSUPPORTED_COMPRESSION, f"{name} uses {how}; only stored (0) and deflated (8) are accepted.",
             member=name, method=method, flags=flags,
         )
 
@@ -351,14 +351,14 @@ def _is_directory(name: str, header: CentralEntry, size: int) -> bool:
     is_directory = name.endswith("/")
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         description = SPECIAL_FILE_TYPES.get(kind, f"of unknown type {kind:#o}")
-        raise RegistryError("unsafe_member_type", f"{name} is {description}.", member=name, mode=f"{mode:#o}")
+        raise RegistryError(ErrorCode.UNSAFE_MEMBER_TYPE, f"{name} is {description}.", member=name, mode=f"{mode:#o}")
     if kind == stat.S_IFDIR and not is_directory:
         raise RegistryError(
-            "unsafe_member_type", f"{name} is a directory, but its name lacks the trailing '/'.",
+            ErrorCode.UNSAFE_MEMBER_TYPE, f"{name} is a directory, but its name lacks the trailing '/'.",
             member=name, mode=f"{mode:#o}",
         )
     if is_directory and size:
-        raise RegistryError("unsafe_member_type", f"Directory entry {name} holds {size} bytes.", member=name, size=size)
+        raise RegistryError(ErrorCode.UNSAFE_MEMBER_TYPE, f"Directory entry {name} holds {size} bytes.", member=name, size=size)
     return is_directory
 
 
@@ -373,12 +373,12 @@ def _read_local_headers(file: BinaryIO, entries: list[_Entry], directory_offset:
     for entry in sorted(entries, key=lambda entry: entry.offset):
         if entry.offset >= directory_offset:
             raise RegistryError(
-                "zip_header_mismatch", f"{entry.name}'s local header offset {entry.offset} is not before the "
+                ErrorCode.ZIP_HEADER_MISMATCH, f"{entry.name}'s local header offset {entry.offset} is not before the "
                 f"central directory at {directory_offset}.", member=entry.name, offset=entry.offset,
             )
         if entry.offset < position:
             raise RegistryError(
-                "zip_bomb",
+                ErrorCode.ZIP_BOMB,
                 f"{entry.name} starts at offset {entry.offset}, inside {previous.name} (which ends at {position}).",
                 member=entry.name, offset=entry.offset, overlaps=previous.name,
             )
@@ -390,7 +390,7 @@ def _read_local_headers(file: BinaryIO, entries: list[_Entry], directory_offset:
             members[entry.name] = member
     if position > directory_offset:
         raise RegistryError(
-            "zip_bomb", f"{previous.name} runs into the central directory (it ends at {position}, the directory "
+            ErrorCode.ZIP_BOMB, f"{previous.name} runs into the central directory (it ends at {position}, the directory "
             f"starts at {directory_offset}).", member=previous.name, offset=directory_offset,
         )
     if position < directory_offset:
@@ -401,7 +401,7 @@ def _read_local_headers(file: BinaryIO, entries: list[_Entry], directory_offset:
 def _refuse_gap(start: int, end: int, previous: _Entry | None) -> NoReturn:
     where = f"after {previous.name}" if previous else "before the first member"
     raise RegistryError(
-        "zip_polyglot", f"{end - start} bytes of other data lie {where}, at offset {start}.",
+        ErrorCode.ZIP_POLYGLOT, f"{end - start} bytes of other data lie {where}, at offset {start}.",
         offset=start, length=end - start, after=previous.name if previous else None,
     )
 
@@ -411,7 +411,7 @@ def _read_local_header(file: BinaryIO, entry: _Entry) -> tuple[MemberInfo, int]:
     fixed = _read_at(file, entry.offset, LOCAL_HEADER.size)
     if len(fixed) < LOCAL_HEADER.size or not fixed.startswith(LOCAL_HEADER_SIGNATURE):
         raise RegistryError(
-            "zip_header_mismatch", f"There is no local header for {entry.name} at offset {entry.offset}.",
+            ErrorCode.ZIP_HEADER_MISMATCH, f"There is no local header for {entry.name} at offset {entry.offset}.",
             member=entry.name, offset=entry.offset,
         )
     header = LocalHeader._make(LOCAL_HEADER.unpack(fixed))
@@ -461,7 +461,7 @@ def _data_descriptor_length(file: BinaryIO, entry: _Entry, at: int, zip64: bool)
         ):
             return start + layout.size
     raise RegistryError(
-        "zip_header_mismatch", f"{entry.name}'s data descriptor does not repeat its CRC and sizes.",
+        ErrorCode.ZIP_HEADER_MISMATCH, f"{entry.name}'s data descriptor does not repeat its CRC and sizes.",
         member=entry.name, offset=at,
     )
 
@@ -476,7 +476,7 @@ def _extra_records(member: str, extra: bytes) -> dict[int, bytes]:
         data = extra[position + 4:position + 4 + length]
         if len(data) < length:
             raise RegistryError(
-                "zip_header_mismatch", f"{member}'s extra field record {kind:#06x} runs past the field's end.",
+                ErrorCode.ZIP_HEADER_MISMATCH, f"{member}'s extra field record {kind:#06x} runs past the field's end.",
                 member=member, record=kind,
             )
         records.setdefault(kind, data)
@@ -492,7 +492,7 @@ def _zip64_values(member: str, where: str, extra: bytes, values: tuple[int, ...]
     data = _extra_records(member, extra).get(ZIP64_EXTRA, b"")
     if len(data) < 8 * wanted:
         raise RegistryError(
-            "zip_header_mismatch", f"{member}'s {where} lacks the zip64 values its 0xFFFFFFFF fields call for.",
+            ErrorCode.ZIP_HEADER_MISMATCH, f"{member}'s {where} lacks the zip64 values its 0xFFFFFFFF fields call for.",
             member=member,
         )
     replacements = iter(struct.unpack_from(f"<{wanted}Q", data))
@@ -509,19 +509,19 @@ def _check_zipfile_agrees(path: str | os.PathLike, entries: list[_Entry]) -> Non
             ]
     except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError) as error:
         raise RegistryError(
-            "zip_header_mismatch", f"Python's zipfile cannot read the bundle: {error}.", error=str(error)
+            ErrorCode.ZIP_HEADER_MISMATCH, f"Python's zipfile cannot read the bundle: {error}.", error=str(error)
         ) from None
     ours = [(entry.name, entry.offset, entry.compressed_size, entry.size, entry.crc) for entry in entries]
     if theirs != ours:
         first = next((mine[0] for mine, other in zip(ours, theirs) if mine != other), None)
         raise RegistryError(
-            "zip_header_mismatch", "Python's zipfile reads the central directory differently.", member=first,
+            ErrorCode.ZIP_HEADER_MISMATCH, "Python's zipfile reads the central directory differently.", member=first,
         )
 
 
 def _mismatch(member: str, field: str, local, central) -> NoReturn:
     raise RegistryError(
-        "zip_header_mismatch", f"{member}'s local header and central directory disagree on its {field}: "
+        ErrorCode.ZIP_HEADER_MISMATCH, f"{member}'s local header and central directory disagree on its {field}: "
         f"{local!r} against {central!r}.", member=member, field=field, local=local, central=central,
     )
 

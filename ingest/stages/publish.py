@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest.models import IngestJob, JobBlob
 from ingest.progress import JobCancelled
 from packages_app.models import Package, PackageVersion, VersionBlob
@@ -31,7 +31,7 @@ def existing_outcome(job: IngestJob, existing: PackageVersion | None, plan: Bund
     if job.replace:
         return None
     raise RegistryError(
-        "version_conflict",
+        ErrorCode.VERSION_CONFLICT,
         f"Version {plan.version} of package {plan.name} is already published with different content. "
         "Upload with replace to swap it.",
         package=plan.name, version=plan.version, published_content=existing.content_digest,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from dcos_bundle.digests import CHUNK_SIZE, digest_of
-from dcos_bundle.errors import RegistryError
+from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest.models import IngestJob
 from ingest.progress import Progress
 
@@ -27,7 +27,7 @@ def check_bundle_digest(job: IngestJob, progress: Progress) -> str:
         progress.flush()
     if job.expected_digest and digest != job.expected_digest:
         raise RegistryError(
-            "upload_digest_mismatch",
+            ErrorCode.UPLOAD_DIGEST_MISMATCH,
             f"The uploaded bundle hashes to {digest}, not to the {job.expected_digest} the upload declared; "
             "it was damaged on the way. Upload it again.",
             expected=job.expected_digest, actual=digest,

@@ -19,8 +19,8 @@ from blobs.drivers import BlobStore, DigestMismatch, SizeMismatch
 from blobs.drivers.base import VerifyingCopier
 from blobs.models import Blob
 from blobs.store import check_store_is_locked, locked_backend, locked_backend_for_recording
-from dcos_bundle.errors import RegistryError
-from dcos_bundle.format import asset_member, image_blob_member
+from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.format import BlobRole, asset_member, image_blob_member
 from dcos_bundle.reader import BundleReader
 from dcos_bundle.streams import ObservedReader
 from ingest.models import IngestJob, JobBlob
@@ -44,7 +44,7 @@ def blob_needed(digest: str, excluding_job: IngestJob | None = None) -> bool:
 
 
 def member_of(claim: JobBlob) -> str:
-    return asset_member(claim.digest) if claim.role == "asset" else image_blob_member(claim.digest)
+    return asset_member(claim.digest) if claim.role == BlobRole.ASSET else image_blob_member(claim.digest)
 
 
 def _write_or_check(store: BlobStore, claim: JobBlob, source: BinaryIO) -> None:
@@ -80,9 +80,9 @@ def store_claimed(
             with open_source() as source:
                 _write_or_check(store, claim, source)
         except (DigestMismatch, SizeMismatch) as mismatch:
-            raise RegistryError(mismatch.code, f"Member {member}: {mismatch}", digest=claim.digest, member=member) from None
+            raise RegistryError(ErrorCode(mismatch.code), f"Member {member}: {mismatch}", digest=claim.digest, member=member) from None
         except zipfile.BadZipFile as error:
-            raise RegistryError("member_corrupt", f"Member {member} is corrupt: {error}.", member=member) from None
+            raise RegistryError(ErrorCode.MEMBER_CORRUPT, f"Member {member} is corrupt: {error}.", member=member) from None
         after_read()
         with transaction.atomic():
             check_store_is_locked(store, locked_backend_for_recording())
@@ -92,7 +92,7 @@ def store_claimed(
             if store.exists(claim.digest):
                 JobBlob.objects.filter(pk=claim.pk).update(stored=True)
                 return
-    raise RegistryError("blob_store_unstable", f"Blob {claim.digest} kept disappearing while it was stored.")
+    raise RegistryError(ErrorCode.BLOB_STORE_UNSTABLE, f"Blob {claim.digest} kept disappearing while it was stored.")
 
 
 def counted(stream: BinaryIO, progress: Progress) -> BinaryIO:
@@ -101,6 +101,6 @@ def counted(stream: BinaryIO, progress: Progress) -> BinaryIO:
 
 def store_documents_and_assets(job: IngestJob, reader: BundleReader, store: BlobStore, progress: Progress) -> None:
     """Every claimed blob that is not a layer: assets, image manifests and configs."""
-    for claim in job.blobs.filter(stored=False).exclude(role="layer"):
+    for claim in job.blobs.filter(stored=False).exclude(role=BlobRole.LAYER):
         store_claimed(claim, store, lambda claim=claim: counted(reader.open(member_of(claim)), progress))
     progress.flush()

@@ -12,8 +12,8 @@ import json
 import mimetypes
 from dataclasses import dataclass, field
 
-from dcos_bundle.errors import RegistryError
-from dcos_bundle.format import OCI_MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION, asset_member, image_blob_member
+from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.format import OCI_MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION, BlobRole, asset_member, image_blob_member
 from dcos_bundle.reader import BundleReader
 from dcos_bundle.universe.metadata import check_metadata
 from dcos_bundle.universe.resource import asset_urls, image_references
@@ -57,10 +57,10 @@ class BundlePlan:
 def _member(inventory: Inventory, name: str, size: int, what: str):
     info = inventory.members.get(name)
     if info is None:
-        raise RegistryError("member_missing", f"{what} is not in the bundle (no member {name}).", member=name)
+        raise RegistryError(ErrorCode.MEMBER_MISSING, f"{what} is not in the bundle (no member {name}).", member=name)
     if info.size != size:
         raise RegistryError(
-            "size_mismatch", f"{what}: member {name} is {info.size} bytes, but {size} were declared.",
+            ErrorCode.SIZE_MISMATCH, f"{what}: member {name} is {info.size} bytes, but {size} were declared.",
             member=name, expected=size, actual=info.size,
         )
 
@@ -76,7 +76,7 @@ def validate_bundle(reader: BundleReader, inventory: Inventory) -> BundlePlan:
 
     if (manifest.name, manifest.version) != (metadata["name"], metadata["version"]):
         raise RegistryError(
-            "manifest_mismatch",
+            ErrorCode.MANIFEST_MISMATCH,
             f"manifest.json is for {manifest.name} {manifest.version}, metadata.json for "
             f"{metadata['name']} {metadata['version']}.",
         )
@@ -84,25 +84,25 @@ def validate_bundle(reader: BundleReader, inventory: Inventory) -> BundlePlan:
     carried = {asset.url for asset in manifest.assets}
     for url in urls:
         if url not in carried:
-            raise RegistryError("asset_missing", f"The bundle does not carry {url}, which the metadata names.", url=url)
+            raise RegistryError(ErrorCode.ASSET_MISSING, f"The bundle does not carry {url}, which the metadata names.", url=url)
     assets = []
     for asset in manifest.assets:
         if asset.url not in urls:
             raise RegistryError(
-                "manifest_mismatch", f"manifest.json lists {asset.url}, which the metadata does not name.",
+                ErrorCode.MANIFEST_MISMATCH, f"manifest.json lists {asset.url}, which the metadata does not name.",
                 url=asset.url,
             )
         member = asset_member(asset.digest)
         _member(inventory, member, asset.size, f"Asset {asset.url}")
         media_type = mimetypes.guess_type(asset.file_name)[0] or "application/octet-stream"
-        assets.append(PlannedBlob(asset.digest, asset.size, media_type, "asset", asset.url, member))
+        assets.append(PlannedBlob(asset.digest, asset.size, media_type, BlobRole.ASSET, asset.url, member))
 
     references = image_references(metadata)
     listed = {image.reference: image.manifest_digest for image in manifest.images}
     if set(listed) != set(references):
         missing = sorted(set(references) - set(listed)) or sorted(set(listed) - set(references))
         raise RegistryError(
-            "manifest_mismatch",
+            ErrorCode.MANIFEST_MISMATCH,
             f"manifest.json's images and the metadata's Docker images differ: {', '.join(missing)}.",
             references=missing,
         )
@@ -120,7 +120,7 @@ def _indexed_manifests(reader: BundleReader, inventory: Inventory, listed: dict[
         return []
     index = reader.oci_index()
     if index is None:
-        raise RegistryError("image_index_missing", "The bundle lists images but has no images/index.json.")
+        raise RegistryError(ErrorCode.IMAGE_INDEX_MISSING, "The bundle lists images but has no images/index.json.")
     entries = {}
     for entry in index.get("manifests", []):
         reference = (entry.get("annotations") or {}).get(REF_NAME_ANNOTATION)
@@ -131,18 +131,18 @@ def _indexed_manifests(reader: BundleReader, inventory: Inventory, listed: dict[
         entry = entries.get(reference)
         if entry is None or entry.get("digest") != digest:
             raise RegistryError(
-                "image_index_mismatch",
+                ErrorCode.IMAGE_INDEX_MISMATCH,
                 f"images/index.json has no manifest {digest} for {reference}, which manifest.json lists.",
                 reference=reference,
             )
         if entry.get("mediaType") not in IMAGE_MANIFEST_MEDIA_TYPES or not isinstance(entry.get("size"), int):
             raise RegistryError(
-                "unsupported_image", f"Image {reference}: index entry of type {entry.get('mediaType')!r} is not an image "
+                ErrorCode.UNSUPPORTED_IMAGE, f"Image {reference}: index entry of type {entry.get('mediaType')!r} is not an image "
                 "manifest.", reference=reference,
             )
         member = image_blob_member(digest)
         _member(inventory, member, entry["size"], f"Manifest of image {reference}")
-        planned.append(PlannedBlob(digest, entry["size"], entry["mediaType"], "manifest", reference, member))
+        planned.append(PlannedBlob(digest, entry["size"], entry["mediaType"], BlobRole.MANIFEST, reference, member))
     return planned
 
 

@@ -16,8 +16,8 @@ import zlib
 
 from blobs.drivers import BlobStore
 from dcos_bundle.digests import CHUNK_SIZE
-from dcos_bundle.errors import RegistryError
-from dcos_bundle.format import image_blob_member
+from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.format import BlobRole, image_blob_member
 from dcos_bundle.reader import BundleReader
 from dcos_bundle.streams import ObservedReader
 from ingest.models import IngestJob, JobBlob
@@ -39,15 +39,15 @@ def _read_document(reader: BundleReader, blob: PlannedBlob, what: str) -> dict:
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RegistryError("invalid_image", f"{what} is not valid JSON: {error}.", member=blob.member) from None
+        raise RegistryError(ErrorCode.INVALID_IMAGE, f"{what} is not valid JSON: {error}.", member=blob.member) from None
     if not isinstance(document, dict):
-        raise RegistryError("invalid_image", f"{what} must be a JSON object.", member=blob.member)
+        raise RegistryError(ErrorCode.INVALID_IMAGE, f"{what} must be a JSON object.", member=blob.member)
     return document
 
 
 def _descriptor(reference: str, descriptor, what: str) -> tuple[str, int, str]:
     if not isinstance(descriptor, dict) or not isinstance(descriptor.get("size"), int):
-        raise RegistryError("invalid_image", f"Image {reference}: the {what} descriptor is malformed.", reference=reference)
+        raise RegistryError(ErrorCode.INVALID_IMAGE, f"Image {reference}: the {what} descriptor is malformed.", reference=reference)
     return descriptor.get("digest"), descriptor["size"], descriptor.get("mediaType", "")
 
 
@@ -66,9 +66,9 @@ def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
         claim(manifest_blob)
         config_digest, config_size, config_type = _descriptor(reference, manifest.get("config"), "config")
         if config_type not in CONFIG_MEDIA_TYPES:
-            raise RegistryError("unsupported_image", f"Image {reference}: config type {config_type!r} is not an image "
+            raise RegistryError(ErrorCode.UNSUPPORTED_IMAGE, f"Image {reference}: config type {config_type!r} is not an image "
                               "config.", reference=reference)
-        config_blob = PlannedBlob(config_digest, config_size, config_type, "config", reference,
+        config_blob = PlannedBlob(config_digest, config_size, config_type, BlobRole.CONFIG, reference,
                                   image_blob_member(config_digest))
         config = _read_document(reader, config_blob, f"The config of image {reference}")
         claim(config_blob)
@@ -76,7 +76,7 @@ def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
         diff_ids = (config.get("rootfs") or {}).get("diff_ids")
         if not isinstance(layers, list) or not isinstance(diff_ids, list) or len(layers) != len(diff_ids):
             raise RegistryError(
-                "diff_ids_mismatch",
+                ErrorCode.DIFF_IDS_MISMATCH,
                 f"Image {reference}: the manifest lists {len(layers) if isinstance(layers, list) else 'no'} layers, "
                 f"the config {len(diff_ids) if isinstance(diff_ids, list) else 'no'} diff_ids.",
                 reference=reference,
@@ -84,20 +84,20 @@ def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
         for layer, diff_id in zip(layers, diff_ids):
             digest, size, media_type = _descriptor(reference, layer, "layer")
             if media_type not in GZIP_LAYER_MEDIA_TYPES:
-                raise RegistryError("unsupported_image", f"Image {reference}: layer type {media_type!r} is not a gzip "
+                raise RegistryError(ErrorCode.UNSUPPORTED_IMAGE, f"Image {reference}: layer type {media_type!r} is not a gzip "
                                   "layer.", reference=reference, layer=digest)
             member = image_blob_member(digest)
             if not reader.has(member):
-                raise RegistryError("member_missing", f"Image {reference}: layer {digest} is not in the bundle.",
+                raise RegistryError(ErrorCode.MEMBER_MISSING, f"Image {reference}: layer {digest} is not in the bundle.",
                                   reference=reference, layer=digest, member=member)
-            claim(PlannedBlob(digest, size, media_type, "layer", reference, member, diff_id))
+            claim(PlannedBlob(digest, size, media_type, BlobRole.LAYER, reference, member, diff_id))
 
     JobBlob.objects.bulk_create(
         [JobBlob(job=job, digest=blob.digest, size=blob.size, media_type=blob.media_type, role=blob.role,
                  name=blob.name, diff_id=blob.diff_id) for blob in claims.values()],
         ignore_conflicts=True,
     )
-    return sum(blob.size for blob in claims.values() if blob.role == "layer")
+    return sum(blob.size for blob in claims.values() if blob.role == BlobRole.LAYER)
 
 
 class DiffIdCheck:
@@ -142,7 +142,7 @@ class DiffIdCheck:
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self._claim.diff_id:
             raise RegistryError(
-                "diff_id_mismatch",
+                ErrorCode.DIFF_ID_MISMATCH,
                 f"Layer {self._claim.digest} of image {self._claim.name} decompresses to {actual}, but the image "
                 f"config declares {self._claim.diff_id}.",
                 layer=self._claim.digest, reference=self._claim.name, expected=self._claim.diff_id, actual=actual,
@@ -150,7 +150,7 @@ class DiffIdCheck:
 
     def _corrupt(self, why: str) -> RegistryError:
         return RegistryError(
-            "layer_corrupt", f"Layer {self._claim.digest} of image {self._claim.name}: {why}.",
+            ErrorCode.LAYER_CORRUPT, f"Layer {self._claim.digest} of image {self._claim.name}: {why}.",
             layer=self._claim.digest, reference=self._claim.name,
         )
 

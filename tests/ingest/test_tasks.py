@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from dcos_bundle.errors import ErrorCode
 from ingest.models import IngestJob
-from ingest.tasks import STUCK_JOB_ERROR, reap_stuck_jobs
+from ingest.tasks import reap_stuck_jobs
 from registry_site.celery import app as celery_app
 from tests.processes import PROJECT_DIR, registry_env, stop, wait_until
 from tests.services import redis_url
@@ -40,7 +41,7 @@ def test_only_running_jobs_without_a_recent_heartbeat_are_failed(settings):
 
     for job in (lost, never_beat):
         job.refresh_from_db()
-        assert (job.state, job.error_code) == ("failed", STUCK_JOB_ERROR)
+        assert (job.state, job.error_code) == ("failed", ErrorCode.WORKER_LOST)
         assert "600 seconds" in job.error_message and job.finished_at is not None
     for job, state in ((alive, "running"), (queued, "queued"), (done, "succeeded")):
         job.refresh_from_db()

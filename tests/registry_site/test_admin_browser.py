@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from packages_app.models import PackageVersion
-from tests.services import service_missing
 from tests.registry_site.test_admin import bundle, upload
+from tests.services import service_missing
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
