@@ -92,6 +92,8 @@ class AuditEvent(models.Model):
         CLUSTER_REMOVE = "cluster_remove"
         TOKEN_CREATE = "token_create"
         TOKEN_REVOKE = "token_revoke"
+        LOGIN_FAILED = "login_failed"
+        LOGIN_LOCKED_OUT = "login_locked_out"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.CharField(max_length=255, help_text="token:<name> (<key id>), user:<username> or anonymous.")
