@@ -111,6 +111,8 @@ class ErrorCode(StrEnum):
     PERMISSION_DENIED = "permission_denied", HTTPStatus.FORBIDDEN
     THROTTLED = "throttled", HTTPStatus.TOO_MANY_REQUESTS
     SERVER_ERROR = "server_error", HTTPStatus.INTERNAL_SERVER_ERROR
+    # The database or the blob store is unreachable: retry after the Retry-After header's seconds.
+    SERVICE_UNAVAILABLE = "service_unavailable", HTTPStatus.SERVICE_UNAVAILABLE
     API_ERROR = "error", HTTPStatus.INTERNAL_SERVER_ERROR
 
     # The builder and the dcos-registry command (never answered over HTTP).

@@ -93,8 +93,10 @@ def _job_errors(job: IngestJob):
         fail(job, error)
     except Exception as error:  # every failure ends the job cleanly, and is logged whole
         logger.exception("Ingest job %s failed unexpectedly", job.pk)
-        fail(job, RegistryError(ErrorCode.INTERNAL_ERROR, f"The registry failed while processing the bundle: "
-                                              f"{type(error).__name__}: {error}."))
+        # The exception's text may name hosts, buckets or upload ids: it stays in the log, never in the job.
+        fail(job, RegistryError(ErrorCode.INTERNAL_ERROR, f"The registry failed while processing the bundle "
+                                f"({type(error).__name__}); the details are in the worker's log. Retry the job: its "
+                                "bundle is kept."))
 
 
 def _plan(job: IngestJob, reader: BundleReader) -> BundlePlan:

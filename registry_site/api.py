@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import sys
 
+from botocore.exceptions import BotoCoreError, ClientError
+from django import db
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -60,7 +63,28 @@ class LimitedJSONParser(JSONParser):
         return super().parse(io.BytesIO(body), media_type, parser_context)
 
 
+def unavailable_component(error: BaseException | None) -> str | None:
+    """The service whose outage ``error`` shows (the database or the blob store), or None for any other failure."""
+    if isinstance(error, (db.OperationalError, db.InterfaceError)):
+        return "database"
+    if isinstance(error, BotoCoreError):  # no connection, timeouts: S3 did not answer
+        return "blob store"
+    if isinstance(error, ClientError) and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+        return "blob store"
+    return None
+
+
 def server_error(request):
-    """What a failure looks like in production: a sentence and a code, never a stack trace (it goes to the log)."""
+    """What a failure looks like in production: a sentence and a code, never a stack trace (it goes to the log).
+
+    Django calls this while it handles the exception, so ``sys.exc_info()`` names it: an outage of a
+    service the registry depends on is a 503 the client may retry, not the registry's own 500.
+    """
+    component = unavailable_component(sys.exc_info()[1])
+    if component is not None:
+        response = JsonResponse({"code": ErrorCode.SERVICE_UNAVAILABLE, "message": f"The registry's {component} is "
+                                 "unavailable; retry in a moment.", "details": {"component": component}}, status=503)
+        response["Retry-After"] = str(settings.OUTAGE_RETRY_AFTER_SECONDS)
+        return response
     return JsonResponse({"code": ErrorCode.SERVER_ERROR, "message": "The registry failed to answer this request; the "
                          "error is in its log.", "details": {}}, status=500)

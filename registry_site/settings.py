@@ -76,6 +76,9 @@ ALLOWED_HOSTS = env_list(
 )
 CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
 
+# An outage of the database or the blob store answers 503 with this Retry-After.
+OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", 10)
+
 # Largest JSON request body of the API (bundles and chunks have their own limits).
 API_MAX_JSON_BYTES = env_int("API_MAX_JSON_BYTES", 1024 * 1024)
 
