@@ -278,7 +278,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Logs: one line per event, rendered by structlog (registry_site/logs.py). JSON unless LOG_FORMAT says
+# Logs: one line per event, rendered by structlog (telemetry/logs.py). JSON unless LOG_FORMAT says
 # otherwise; the run command sets console for its children.
 LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
 if LOG_FORMAT not in ("json", "console"):

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Command 2: install, start every service the suite needs if it is not already running
+# Command 2: install, check the layer contracts, start every service the suite needs if it is not already running
 # (PostgreSQL, Redis, SeaweedFS as the real S3 server, a Docker engine), run the whole suite, stop what this
 # script started. A service that cannot start is an error, never a skipped test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
 ensure_venv requirements-test.txt
+
+# The layer contracts in pyproject.toml come first: a broken one stops the run with its report.
+lint-imports --no-logo --no-cache
 
 SERVICES_DIR=$PWD/.services
 mkdir -p "$SERVICES_DIR"

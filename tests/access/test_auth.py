@@ -17,6 +17,7 @@ from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob, UploadSession
 from packages_app.models import PackageVersion
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
+from tests.factories import ClusterFactory, ClusterPackageRuleFactory, IngestJobFactory, UploadSessionFactory
 
 pytestmark = pytest.mark.usefixtures("registry")
 
@@ -39,11 +40,11 @@ def world(client, tmp_path):
     """Two clusters, a published version, an open upload, a queued job and one token of every kind."""
     publish(client, tmp_path, "hello", "1.0.0", [ImageSpec("server", "example/hello:1.0.0", [3000])])
     publish(client, tmp_path, "other", "1.0.0", [ImageSpec("server", "example/other:1.0.0", [3000])])
-    alpha = Cluster.objects.create(name="alpha", sees_all_packages=False)
-    alpha.rules.create(package_name="hello")
-    beta = Cluster.objects.create(name="beta")
-    session = UploadSession.objects.create(size=10)
-    job = IngestJob.objects.create()
+    alpha = ClusterFactory(name="alpha", sees_all_packages=False)
+    ClusterPackageRuleFactory(cluster=alpha, package_name="hello")
+    beta = ClusterFactory(name="beta")
+    session = UploadSessionFactory(size=10)
+    job = IngestJobFactory()
     tokens = {
         "read": create_token("reader", "read")[1],
         "write": create_token("writer", "write")[1],

@@ -11,13 +11,14 @@ from dcos_bundle.errors import ErrorCode
 from ingest.models import IngestJob
 from ingest.tasks import reap_stuck_jobs
 from registry_site.celery import app as celery_app
+from tests.factories import IngestJobFactory
 from tests.processes import PROJECT_DIR, registry_env, stop, wait_until
 from tests.services import redis_url
 
 
 def make_job(state, started_ago=None, heartbeat_ago=None):
     now = timezone.now()
-    return IngestJob.objects.create(
+    return IngestJobFactory(
         state=state,
         started_at=None if started_ago is None else now - started_ago,
         heartbeat_at=None if heartbeat_ago is None else now - heartbeat_ago,
@@ -30,8 +31,8 @@ def test_only_running_jobs_without_a_recent_heartbeat_are_failed(settings):
     lost = make_job("running", started_ago=timedelta(hours=1), heartbeat_ago=timedelta(minutes=11))
     never_beat = make_job("running", started_ago=timedelta(minutes=20))
     alive = make_job("running", started_ago=timedelta(hours=3), heartbeat_ago=timedelta(seconds=5))
-    queued = IngestJob.objects.create(state="queued", bundle_size=1000)
-    receiving_for_ages = IngestJob.objects.create(state="queued")
+    queued = IngestJobFactory(state="queued", bundle_size=1000)
+    receiving_for_ages = IngestJobFactory(state="queued")
     IngestJob.objects.filter(pk=receiving_for_ages.pk).update(created_at=timezone.now() - timedelta(hours=1))
     done = make_job("succeeded", started_ago=timedelta(hours=5), heartbeat_ago=timedelta(hours=5))
 

@@ -13,6 +13,7 @@ from dcos_bundle.format import BUNDLE_MEDIA_TYPE, MANIFEST_MEMBER
 from ingest.models import IngestJob, JobBlob, UploadSession
 from packages_app.models import PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
+from tests.factories import IngestJobFactory
 from tests.hostile import read_json, rewrite
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -226,7 +227,7 @@ def test_a_queued_job_is_cancelled_and_its_staging_removed(client, settings):
     staged = settings.STAGING_DIR / "bundles" / "queued.dcos"
     staged.parent.mkdir(parents=True)
     staged.write_bytes(b"not looked at")
-    job = IngestJob.objects.create(bundle_name="queued.dcos", staging_path=str(staged))
+    job = IngestJobFactory(bundle_name="queued.dcos", staging_path=str(staged))
     response = client.post(f"/api/v1/jobs/{job.pk}/cancel/")
     assert response.status_code == 200 and response.json()["state"] == "cancelled"
     assert not staged.exists()

@@ -22,6 +22,7 @@ from operations.models import OperationRun
 from operations.verify import verify_blobs
 from packages_app.models import Package, PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
+from tests.factories import StorageBackendFactory
 
 pytestmark = pytest.mark.usefixtures("registry")
 
@@ -191,7 +192,7 @@ def test_a_restore_respects_the_storage_lock(client, tmp_path, settings):
     target = tmp_path / "backup"
     call_command("backup", "--to", str(target))
     empty_registry(settings, (tmp_path / "restored").as_uri())
-    StorageBackend.objects.create(pk=1, kind="local", identity="local:/elsewhere")
+    StorageBackendFactory(pk=1, kind="local", identity="local:/elsewhere")
     with pytest.raises(CommandError, match="Refusing to restore: this registry's blobs live in local:/elsewhere"):
         call_command("restore", "--from", str(target))
 

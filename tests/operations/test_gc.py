@@ -13,11 +13,12 @@ from django.utils import timezone
 
 from blobs.models import Blob
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
-from ingest.models import IngestJob, JobBlob, UploadSession
+from ingest.models import IngestJob, UploadSession
 from operations.gc import GcReport, collect, collect_blobs
 from operations.models import OperationRun
 from packages_app.models import PackageVersion
 from tests.bundles import AssetSpec, make_bundle
+from tests.factories import BlobFactory, IngestJobFactory, JobBlobFactory, OperationRunFactory, UploadSessionFactory
 
 pytestmark = pytest.mark.usefixtures("registry")
 AGO = timezone.now() - timedelta(days=1)
@@ -36,7 +37,7 @@ def age_every_blob_row():
 
 def stored_blob(store, content: bytes, age=AGO) -> str:
     digest = store.put(io.BytesIO(content)).digest
-    Blob.objects.create(digest=digest, size=len(content))
+    BlobFactory(digest=digest, size=len(content))
     Blob.objects.filter(digest=digest).update(created_at=age)
     return digest
 
@@ -61,12 +62,10 @@ def test_unreferenced_blobs_go_and_referenced_ones_stay(client, tmp_path, regist
 
 
 def test_blobs_of_unfinished_jobs_and_young_blobs_are_protected(registry):
-    running = IngestJob.objects.create(state=IngestJob.State.RUNNING)
-    finished = IngestJob.objects.create(state=IngestJob.State.FAILED)
     claimed = stored_blob(registry, b"claimed by a running ingest")
-    JobBlob.objects.create(job=running, digest=claimed, size=1, role="layer")
+    JobBlobFactory(job__state=IngestJob.State.RUNNING, digest=claimed)
     of_failed = stored_blob(registry, b"claimed by a failed ingest")
-    JobBlob.objects.create(job=finished, digest=of_failed, size=1, role="layer")
+    JobBlobFactory(job__state=IngestJob.State.FAILED, digest=of_failed)
     young = stored_blob(registry, b"just written", age=timezone.now())
     unrecorded = registry.put(io.BytesIO(b"written, not yet recorded")).digest
 
@@ -76,11 +75,10 @@ def test_blobs_of_unfinished_jobs_and_young_blobs_are_protected(registry):
 
 
 def test_abandoned_staging_and_writes_are_swept(settings, registry):
-    abandoned = UploadSession.objects.create(size=10, offset=3)
+    abandoned = UploadSessionFactory(size=10, offset=3)
     UploadSession.objects.filter(pk=abandoned.pk).update(updated_at=AGO)
-    active = UploadSession.objects.create(size=10, offset=3)
-    IngestJob.objects.create(state=IngestJob.State.RUNNING,
-                             staging_path=str(settings.STAGING_DIR / "bundles" / "running.dcos"))
+    active = UploadSessionFactory(size=10, offset=3)
+    IngestJobFactory(state=IngestJob.State.RUNNING, staging_path=str(settings.STAGING_DIR / "bundles" / "running.dcos"))
     files = {
         "abandoned": settings.STAGING_DIR / "uploads" / f"{abandoned.pk}.part",
         "active": settings.STAGING_DIR / "uploads" / f"{active.pk}.part",
@@ -160,7 +158,7 @@ def test_a_run_is_recorded_for_operators_and_metrics_but_a_dry_run_is_not():
 @pytest.mark.parametrize("kind", ["backup", "migrate_storage"])
 def test_no_blob_is_collected_while_a_backup_or_migration_copies_blobs(registry, settings, kind, capsys):
     unused = stored_blob(registry, b"unused, but maybe in a running backup's snapshot")
-    running = OperationRun.objects.create(kind=kind)
+    running = OperationRunFactory(kind=kind)
     report = collect()
     assert report.blobs == [] and registry.exists(unused)
     assert report.blobs_kept_because.startswith(f"{kind} run {running.pk} (started ")
@@ -175,8 +173,8 @@ def test_no_blob_is_collected_while_a_backup_or_migration_copies_blobs(registry,
 
 
 def test_finished_maintenance_and_other_runs_do_not_hold_gc_back(registry):
-    OperationRun.objects.create(kind="backup", finished_at=timezone.now(), succeeded=False)
-    OperationRun.objects.create(kind="verify")
+    OperationRunFactory(kind="backup", finished_at=timezone.now(), succeeded=False)
+    OperationRunFactory(kind="verify")
     unused = stored_blob(registry, b"unused")
     report = collect()
     assert report.blobs == [unused] and report.blobs_kept_because == ""

@@ -8,14 +8,14 @@ import json
 import pytest
 from django.core.management import call_command
 
-from blobs.models import Blob
 from operations.models import OperationRun
 from operations.verify import verify_blobs
+from tests.factories import BlobFactory
 
 
 def stored(store, content: bytes) -> str:
     digest = store.put(io.BytesIO(content)).digest
-    Blob.objects.create(digest=digest, size=len(content))
+    BlobFactory(digest=digest, size=len(content))
     return digest
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from blobs.models import Blob
 from dcos_bundle.format import (
     BUNDLE_MEDIA_TYPE,
     MANIFEST_MEMBER,
@@ -30,6 +29,7 @@ from dcos_bundle.oci import ImageSet, spool_layer
 from dcos_bundle.writer import BundleWriter
 from packages_app.models import PackageVersion
 from tests.bundles import AssetSpec, ImageSpec, make_bundle, package_metadata
+from tests.factories import BlobFactory
 from tests.services import service_missing
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -263,7 +263,7 @@ def test_a_blob_is_served_only_under_a_repository_whose_published_image_uses_it(
     error_of(v2(client, f"/v2/example/one/blobs/{built.manifest.assets[0].digest}"), 404, "BLOB_UNKNOWN")
     # In the store and in the database, but no published version uses it.
     loose = registry.put(io.BytesIO(b"not published"))
-    Blob.objects.create(digest=loose.digest, size=loose.size, media_type="application/octet-stream")
+    BlobFactory(digest=loose.digest, size=loose.size)
     error_of(v2(client, f"/v2/example/one/blobs/{loose.digest}"), 404, "BLOB_UNKNOWN")
     assert v2(client, f"/v2/example/one/blobs/{loose.digest}", "HEAD").status_code == 404
 

@@ -18,10 +18,11 @@ from dcos_bundle.universe.migrate import metadata_from_package_directory
 from dcos_bundle.writer import BundleWriter
 from packages_app import universe_repo
 from packages_app.coordinates import registry_host, resource_path, resource_url
-from packages_app.models import Package, PackageVersion
+from packages_app.models import PackageVersion
 from packages_app.universe_repo import accepted_repo_versions, dcos_version, package_entry
 from tests.bundles import AssetSpec, make_bundle, package_metadata
 from tests.corpus import SCHEMA_DIR, UNIVERSE_DIR, package_dirs, revision_id
+from tests.factories import PackageFactory, PackageVersionFactory
 
 pytestmark = pytest.mark.usefixtures("registry")
 
@@ -287,12 +288,10 @@ def test_min_dcos_release_version_filters_in_loose_version_order(client, hello):
 
 
 def test_a_5_0_package_never_reaches_a_v3_or_v4_repository(client, hello):
-    package = Package.objects.create(name="managed", last_release_version=0)
     metadata = {"packagingVersion": "5.0", "name": "managed", "version": "1.0", "maintainer": "m",
                 "description": "d", "tags": [], "manager": {"packageName": "hello"}}
-    PackageVersion.objects.create(package=package, version="1.0", packaging_version="5.0", release_version=0,
-                                  metadata=metadata, bundle_digest="sha256:" + "0" * 64,
-                                  content_digest="sha256:" + "0" * 64)
+    PackageVersionFactory(package__name="managed", package__last_release_version=0, version="1.0",
+                          packaging_version="5.0", release_version=0, metadata=metadata)
     assert ("managed", "1.0") in packages_of(get_repo(client))
     assert ("managed", "1.0") in packages_of(get_repo(client, dcos="1.12"))
     assert set(packages_of(get_repo(client, dcos="1.11"))) == {("hello", "1.0.0")}
@@ -300,11 +299,9 @@ def test_a_5_0_package_never_reaches_a_v3_or_v4_repository(client, hello):
 
 
 def test_a_broken_row_is_left_out_not_a_500(client, hello):
-    package = Package.objects.create(name="broken", last_release_version=1)
+    package = PackageFactory(name="broken", last_release_version=1)
     for release, metadata in enumerate([["not", "an", "object"], {"packagingVersion": "9.0", "name": "broken"}]):
-        PackageVersion.objects.create(package=package, version=f"{release}.0", packaging_version="4.0",
-                                      release_version=release, metadata=metadata,
-                                      bundle_digest="sha256:" + "0" * 64, content_digest="sha256:" + "0" * 64)
+        PackageVersionFactory(package=package, version=f"{release}.0", release_version=release, metadata=metadata)
     response = get_repo(client)
     assert response.status_code == 200
     assert set(packages_of(response)) == {("hello", "1.0.0")}

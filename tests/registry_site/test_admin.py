@@ -16,25 +16,20 @@ from ingest.models import IngestJob
 from operations.models import OperationRun
 from packages_app.models import Package, PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
+from tests.factories import IngestJobFactory, OperationRunFactory, StorageBackendFactory, VersionBlobFactory
 
 MODELS = [Package, PackageVersion, VersionBlob, Blob, IngestJob, StorageBackend, OperationRun]
 
 
 @pytest.fixture
 def catalogue(db):
-    package = Package.objects.create(name="hello-world")
-    version = PackageVersion.objects.create(
-        package=package, version="2.1.0", packaging_version="4.0", release_version=0,
-        metadata={"name": "hello-world", "version": "2.1.0", "packagingVersion": "4.0"},
-        bundle_digest="sha256:" + "0" * 64,
-    )
-    blob = Blob.objects.create(digest="sha256:" + "1" * 64, size=10, media_type="application/octet-stream")
-    VersionBlob.objects.create(version=version, blob=blob, role=VersionBlob.Role.ASSET, name="hello.tgz")
-    job = IngestJob.objects.create(bundle_name="hello-world-2.1.0.dcos", package_version=version)
-    backend = StorageBackend.objects.create(kind="local", identity="local:/srv/registry")
-    run = OperationRun.objects.create(kind=OperationRun.Kind.GC, succeeded=True, summary={"blobs": 0})
-    return {Package: package, PackageVersion: version, VersionBlob: version.blob_links.get(),
-            Blob: blob, IngestJob: job, StorageBackend: backend, OperationRun: run}
+    link = VersionBlobFactory(version__package__name="hello-world", version__version="2.1.0", name="hello.tgz")
+    version = link.version
+    job = IngestJobFactory(bundle_name="hello-world-2.1.0.dcos", package_version=version)
+    backend = StorageBackendFactory()
+    run = OperationRunFactory(kind=OperationRun.Kind.GC, succeeded=True, summary={"blobs": 0})
+    return {Package: version.package, PackageVersion: version, VersionBlob: link,
+            Blob: link.blob, IngestJob: job, StorageBackend: backend, OperationRun: run}
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.__name__)
@@ -191,7 +186,7 @@ def test_cancel_action_cancels_queued_jobs_and_skips_finished_ones(admin_client,
     staged = settings.STAGING_DIR / "bundles" / "queued.dcos"
     staged.parent.mkdir(parents=True, exist_ok=True)
     staged.write_bytes(b"waiting for a worker")
-    queued = IngestJob.objects.create(bundle_name="queued.dcos", bundle_size=20, staging_path=str(staged))
+    queued = IngestJobFactory(bundle_name="queued.dcos", bundle_size=20, staging_path=str(staged))
 
     response = run_action(admin_client, "admin:ingest_ingestjob_changelist", "cancel", [queued.pk, done.pk])
     assert sorted(messages_of(response)) == sorted([

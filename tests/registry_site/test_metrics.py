@@ -24,6 +24,7 @@ from registry_site import metrics
 from registry_site.celery import app as celery_app
 from telemetry.metrics import MULTIPROC_ENV
 from tests.bundles import make_bundle
+from tests.factories import IngestJobFactory
 from tests.ingest.test_worker_e2e import start_worker
 from tests.processes import PROJECT_DIR, free_port, registry_env, stop, wait_until
 from tests.services import redis_url
@@ -114,7 +115,7 @@ def test_stuck_jobs_and_last_maintenance_runs(client, settings):
     with pytest.raises(RuntimeError), recorded_run(OperationRun.Kind.GC):
         raise RuntimeError("store unavailable")
     long_ago = timezone.now() - timedelta(hours=1)
-    IngestJob.objects.create(state="running", stage="store", started_at=long_ago, heartbeat_at=long_ago)
+    IngestJobFactory(state="running", stage="store", started_at=long_ago, heartbeat_at=long_ago)
     settings.INGEST_STUCK_AFTER_SECONDS = 600
 
     samples = scrape(client)
@@ -216,7 +217,7 @@ def test_a_worker_serves_its_processes_metrics_on_its_own_port(postgres_database
     worker = start_worker({**env, "WORKER_METRICS_PORT": str(port), MULTIPROC_ENV: str(directory)})
     try:
         long_ago = timezone.now() - timedelta(hours=2)
-        IngestJob.objects.create(state="running", stage="store", started_at=long_ago, heartbeat_at=long_ago)
+        IngestJobFactory(state="running", stage="store", started_at=long_ago, heartbeat_at=long_ago)
         reap_stuck_jobs.delay()  # runs in a pool process, which fails the job
         lost = ("registry_ingest_jobs_finished_total", ("error_code", "worker_lost"), ("outcome", "failed"))
 
