@@ -44,6 +44,9 @@ class IngestJob(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     error_details = models.JSONField(default=dict, blank=True)
+    internal_cause = models.TextField(
+        blank=True, help_text="What failed inside the registry, for its operators (the admin); the API never shows it."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -93,10 +93,10 @@ def _job_errors(job: IngestJob):
         fail(job, error)
     except Exception as error:  # every failure ends the job cleanly, and is logged whole
         logger.exception("Ingest job %s failed unexpectedly", job.pk)
-        # The exception's text may name hosts, buckets or upload ids: it stays in the log, never in the job.
+        # The exception's text may name hosts, buckets or upload ids: the API never shows it, the admin does.
         fail(job, RegistryError(ErrorCode.INTERNAL_ERROR, f"The registry failed while processing the bundle "
                                 f"({type(error).__name__}); the details are in the worker's log. Retry the job: its "
-                                "bundle is kept."))
+                                "bundle is kept."), internal_cause=f"{type(error).__name__}: {error}")
 
 
 def _plan(job: IngestJob, reader: BundleReader) -> BundlePlan:
@@ -216,13 +216,14 @@ def _succeed_as(job: IngestJob, version) -> None:
     _succeeded()
 
 
-def fail(job: IngestJob, error: RegistryError) -> None:
+def fail(job: IngestJob, error: RegistryError, internal_cause: str = "") -> None:
     logger.info("Ingest job %s failed: %s %s", job.pk, error.code, error.message)
     failed = IngestJob.objects.filter(pk=job.pk, state__in=UNFINISHED).update(
         state=IngestJob.State.FAILED,
         error_code=error.code,
         error_message=error.message,
         error_details=error.details,
+        internal_cause=internal_cause,
         finished_at=timezone.now(),
     )
     if failed:

@@ -34,7 +34,7 @@ class IngestJobAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ("id", "state", "stage", "progress", "version_link", "bundle_name", "bundle_size",
                            "bundle_digest", "expected_digest", "replace", "package_name", "version")}),
-        ("Error", {"fields": ("error_code", "error_message", "error_details")}),
+        ("Error", {"fields": ("error_code", "error_message", "error_details", "internal_cause")}),
         ("Timings", {"fields": ("created_at", "started_at", "heartbeat_at", "finished_at", "duration")}),
         ("Staging", {"fields": ("staging_path",)}),
     ]

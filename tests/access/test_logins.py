@@ -67,7 +67,7 @@ def test_a_lockout_ends_after_the_cool_off(admin_user, settings):
     log_in("operator", "wrong")
     log_in("operator", "wrong")
     assert log_in("operator", PASSWORD)[0].status_code == 429
-    time.sleep(1.2)
+    time.sleep(2.5)
     response, client = log_in("operator", PASSWORD)
     assert response.status_code == 302 and logged_in(client)
 
