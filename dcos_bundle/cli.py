@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple, TextIO
 
 from tqdm import tqdm
 
-from dcos_bundle.client import DEFAULT_CHUNK_SIZE, Registry, find_connection, upload_bundle
+from dcos_bundle.client import DEFAULT_CHUNK_SIZE, FINISHED_JOB_STATES, Registry, find_connection, upload_bundle
 from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
 
 
@@ -137,13 +137,11 @@ def run_add(options) -> dict:
     if not options.dcos_file.is_file():
         raise RegistryError(ErrorCode.FILE_NOT_FOUND, f"There is no file {options.dcos_file}.", path=str(options.dcos_file))
     job = upload_bundle(registry, options.dcos_file, replace=options.replace, chunk_size=options.chunk_size,
-                        bar=_byte_bar)
-    if not options.no_wait:
-        job = follow_job(registry, job)
-        if job["state"] != "succeeded":
-            error = job["error"] or {"code": f"job_{job['state']}", "message": f"Job {job['id']} was {job['state']}.",
-                                     "details": {}}
-            raise RemoteError(error["code"], error["message"], **error["details"], job=job["url"])
+                        bar=_byte_bar, follow=None if options.no_wait else functools.partial(follow_job, registry))
+    if job["state"] in FINISHED_JOB_STATES and job["state"] != "succeeded":
+        error = job["error"] or {"code": f"job_{job['state']}", "message": f"Job {job['id']} was {job['state']}.",
+                                 "details": {}}
+        raise RemoteError(error["code"], error["message"], **error["details"], job=job["url"])
     return {"job": job}
 
 
@@ -251,8 +249,8 @@ def show_jobs(jobs: list[dict]) -> str:
 
 
 def execute(run: Callable[[object], object], show: Callable[[object], str], options, out: TextIO,
-            err: TextIO) -> int:
-    """Run a verb and print its result or error; return the exit status."""
+            err: TextIO, interrupted: str = "interrupted") -> int:
+    """Run a verb and print its result or error (``interrupted`` on Ctrl-C); return the exit status."""
     try:
         result = run(options)
     except RegistryError as error:
@@ -262,7 +260,7 @@ def execute(run: Callable[[object], object], show: Callable[[object], str], opti
             err.write(f"error [{error.code}]: {error.message}\n")
         return 1
     except KeyboardInterrupt:
-        err.write("interrupted; an upload continues where it stopped when the same command runs again\n")
+        err.write(interrupted + "\n")
         return 130
     out.write((json.dumps(result) if options.json else show(result)) + "\n")
     return 0
@@ -274,13 +272,16 @@ class Verb(NamedTuple):
     show: Callable[[object], str]
     help: str
     aliases: tuple[str, ...] = ()
+    interrupted: str = "interrupted"
 
 
 VERBS = {
     "migrate": Verb(add_migrate_arguments, run_migrate, show_migrate,
                     "Turn a Universe package into a build definition."),
     "build": Verb(add_build_arguments, run_build, show_build, "Build a .dcos bundle from a build definition."),
-    "add": Verb(add_add_arguments, run_add, show_add, "Upload a bundle (resumable) and follow its ingest job."),
+    "add": Verb(add_add_arguments, run_add, show_add, "Upload a bundle (resumable) and follow its ingest job.",
+                interrupted="interrupted; run the same command again: it sends only what the registry lacks, "
+                            "or follows the job of an upload already committed"),
     "describe": Verb(add_version_arguments, run_describe, show_describe, "Show a published version."),
     "list": Verb(add_list_arguments, run_list, show_list, "List or search the catalogue.", ("search",)),
     "remove": Verb(add_version_arguments, run_remove, show_remove, "Remove a published version."),
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         subparser.set_defaults(verb_name=name)
     options = parser.parse_args(argv)
     verb = VERBS[options.verb_name]
-    return execute(verb.run, verb.show, options, sys.stdout, sys.stderr)
+    return execute(verb.run, verb.show, options, sys.stdout, sys.stderr, verb.interrupted)
 
 
 if __name__ == "__main__":

@@ -261,7 +261,8 @@ def _no_bar(**kwargs):
 
 
 class UploadState:
-    """Where the unfinished upload of one file to one registry is remembered, so re-running `add` resumes it."""
+    """Where the upload of one file to one registry is remembered until its job has ended, so that re-running
+    `add` resumes the upload, or follows its job once it was committed."""
 
     def __init__(self, directory: Path, registry_url: str, path: Path, replace: bool):
         # The file is known by where it is, its size and its modification time: hashing it here would read
@@ -288,24 +289,37 @@ class UploadState:
 
 
 def upload_bundle(registry: Registry, path: Path, *, replace: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                  state_dir: Path | None = None, bar: Bar = _no_bar) -> dict:
-    """Upload a bundle through a resumable session, continuing an unfinished one; answer its ingest job."""
-    size = path.stat().st_size
+                  state_dir: Path | None = None, bar: Bar = _no_bar,
+                  follow: Callable[[dict], dict] | None = None) -> dict:
+    """Upload a bundle through a resumable session and answer its ingest job, as ``follow`` leaves it if given.
+
+    The state file naming the session is kept until ``follow`` answers a job that has ended: a run
+    interrupted anywhere (sending chunks, waiting for the commit's answer, following the job) is
+    taken up by the same command, which sends only the missing bytes or follows the committed
+    upload's job, never a second upload.
+    """
     state = UploadState(state_dir or state_directory(), registry.url, path, replace)
+    job = _committed_job(registry, state, path, replace, chunk_size, bar)
+    if follow is not None:
+        job = follow(job)
+    if job["state"] in FINISHED_JOB_STATES:
+        state.forget()
+    return job
+
+
+def _committed_job(registry: Registry, state: UploadState, path: Path, replace: bool, chunk_size: int,
+                   bar: Bar) -> dict:
+    """The job of the remembered upload if it was committed; else the upload resumed or begun, and committed."""
     session = None
     if remembered := state.session_id():
         session = registry.upload_session(remembered)
     if session is not None and session["state"] == "committed" and session["job"]:
-        # Interrupted after the commit: the upload is done, its job is what to follow.
-        state.forget()
         return registry.job(session["job"].rstrip("/").rsplit("/", 1)[-1])
     if session is None or session["state"] != "open":
-        session = registry.open_upload(size, path.name, replace)
+        session = registry.open_upload(path.stat().st_size, path.name, replace)
         state.remember(session)
     digest = _send_chunks(registry, session, path, chunk_size, bar)
-    job = registry.commit_upload(session["id"], digest)
-    state.forget()
-    return job
+    return registry.commit_upload(session["id"], digest)
 
 
 def _send_chunks(registry: Registry, session: dict, path: Path, chunk_size: int, bar: Bar) -> str:

@@ -11,15 +11,19 @@ import signal
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import pytest
 from rest_framework.pagination import PageNumberPagination
 
+from django.db import connection
+
 from access.tokens import create_token
 from dcos_bundle.client import STOP_AFTER_CHUNKS_VARIABLE, Connection, Registry
 from dcos_bundle.errors import RegistryError
-from ingest import services
+from ingest import pipeline, services, tasks
 from ingest.models import IngestJob, UploadSession
+from ingest.views import IngestJobViewSet
 from packages_app.models import PackageVersion
 from tests.bundles import AssetSpec, make_bundle
 from tests.processes import PROJECT_DIR
@@ -48,23 +52,82 @@ def received_chunks(monkeypatch) -> list[tuple[int, int]]:
     return accepted
 
 
+class CommandLine:
+    """`dcos-registry` run as a process with nothing of this machine's configuration; a call answers
+    (status, out, err), and ``interrupt`` sends the running one SIGINT, as Ctrl-C does."""
+
+    def __init__(self, environment: dict[str, str], secret: str):
+        self.environment, self.secret, self.process = environment, secret, None
+
+    def __call__(self, *args, **env) -> tuple[int, str, str]:
+        environment = {key: value for key, value in {**self.environment, **env}.items() if value is not None}
+        self.process = subprocess.Popen([sys.executable, "-m", "dcos_bundle.cli", *map(str, args)], cwd=PROJECT_DIR,
+                                        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = self.process.communicate(timeout=60)
+        finally:
+            self.process.kill()
+        assert self.secret not in out + err
+        return self.process.returncode, out, err
+
+    def interrupt(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+
+
 @pytest.fixture
-def cli(live_server, write_token, tmp_path):
-    """Run `dcos-registry` as a process with nothing of this machine's configuration; answer (status, out, err)."""
+def cli(live_server, write_token, tmp_path) -> CommandLine:
     base = {key: value for key, value in os.environ.items()
             if not key.startswith("DCOS_REGISTRY_") and not key.startswith("XDG_")}
     base.update(HOME=str(tmp_path / "home"), DCOS_REGISTRY_STATE_DIR=str(tmp_path / "state"),
                 DCOS_REGISTRY_URL=live_server.url, DCOS_REGISTRY_TOKEN=write_token)
+    return CommandLine(base, write_token)
 
-    def run(*args, **env):
-        environment = {**base, **env}
-        environment = {key: value for key, value in environment.items() if value is not None}
-        done = subprocess.run([sys.executable, "-m", "dcos_bundle.cli", *map(str, args)], cwd=PROJECT_DIR,
-                              env=environment, capture_output=True, text=True, timeout=60)
-        assert write_token not in done.stdout + done.stderr
-        return done.returncode, done.stdout, done.stderr
 
-    return run
+class Worker:
+    """Ingest jobs run in threads of their own, apart from the request that queued them, as a Celery worker
+    runs them; while held, a job waits in its inspect stage."""
+
+    def __init__(self, run_ingest):
+        self._run_ingest, self._open, self._threads = run_ingest, threading.Event(), []
+        self._open.set()
+
+    def delay(self, job_id: str) -> None:
+        thread = threading.Thread(target=self._work, args=(job_id,))
+        self._threads.append(thread)
+        thread.start()
+
+    def _work(self, job_id: str) -> None:
+        try:
+            self._run_ingest(job_id)
+        finally:
+            connection.close()
+
+    def inspecting(self, inspect):
+        def wait_then_inspect(*args, **kwargs):
+            assert self._open.wait(timeout=60), "the held job was never released"
+            return inspect(*args, **kwargs)
+
+        return wait_then_inspect
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def finish(self) -> None:
+        self.release()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+
+@pytest.fixture
+def worker(monkeypatch):
+    worker = Worker(tasks.run_ingest)
+    monkeypatch.setattr(pipeline, "inspect_bundle", worker.inspecting(pipeline.inspect_bundle))
+    monkeypatch.setattr(tasks, "run_ingest", SimpleNamespace(delay=worker.delay))
+    yield worker
+    worker.finish()
 
 
 def state_files(tmp_path) -> list:
@@ -94,6 +157,12 @@ def test_add_uploads_in_chunks_and_reports_the_package(cli, tmp_path, received_c
     status, out, err = cli("add", "--dcos-file", third.path, "--no-wait")
     job = IngestJob.objects.get(version="3.0.0")
     assert status == 0 and out.strip().endswith(f"/api/v1/jobs/{job.pk}/"), (out, err)
+    # Not followed to its end, the job is what the same command follows next time, without uploading again.
+    assert len(state_files(tmp_path)) == 1
+    status, out, err = cli("add", "--dcos-file", third.path)
+    assert (status, out) == (0, "Package [hello] version [3.0.0] added (release 2).\n"), err
+    assert IngestJob.objects.filter(version="3.0.0").count() == 1 and UploadSession.objects.count() == 3
+    assert state_files(tmp_path) == []
 
 
 def test_an_interrupted_upload_is_resumed_where_the_registry_stopped(cli, tmp_path, received_chunks):
@@ -112,6 +181,59 @@ def test_an_interrupted_upload_is_resumed_where_the_registry_stopped(cli, tmp_pa
     session.refresh_from_db()
     assert session.state == "committed" and UploadSession.objects.count() == 1
     # Every byte reached the registry once: the second run began at the offset the first one reached.
+    assert received_chunks == [(start, min(start + CHUNK, size) - 1) for start in range(0, size, CHUNK)]
+    assert state_files(tmp_path) == []
+
+
+INTERRUPTED_PHASES = ["sending chunks", "awaiting the commit's answer", "after the commit", "following the stages"]
+
+
+@pytest.mark.parametrize("phase", INTERRUPTED_PHASES)
+def test_ctrl_c_at_any_phase_of_add_is_taken_up_by_the_same_command(phase, cli, tmp_path, received_chunks, worker,
+                                                                      monkeypatch):
+    """Ctrl-C, as the registry reaches each phase: the re-run sends only the missing bytes or follows the
+    committed upload's job, so there is one upload and one job."""
+    built = make_bundle(tmp_path / "b")
+    size = built.path.stat().st_size
+    interrupted = threading.Event()
+
+    def interrupt_once():
+        if not interrupted.is_set():
+            interrupted.set()
+            cli.interrupt()
+
+    def after(function, condition=lambda result: True):
+        def then_interrupt(*args, **kwargs):
+            result = function(*args, **kwargs)
+            if condition(result):
+                interrupt_once()
+            return result
+
+        return then_interrupt
+
+    if phase == "sending chunks":
+        monkeypatch.setattr(services, "append_chunk", after(services.append_chunk, lambda session: session.offset
+                                                            == 2 * CHUNK))
+    elif phase == "awaiting the commit's answer":
+        monkeypatch.setattr(services, "commit_upload", after(services.commit_upload))
+    elif phase == "after the commit":
+        monkeypatch.setattr(IngestJobViewSet, "retrieve", after(IngestJobViewSet.retrieve))
+    else:
+        worker.hold()
+        monkeypatch.setattr(IngestJobViewSet, "retrieve", after(
+            IngestJobViewSet.retrieve, lambda answer: (answer.data["state"], answer.data["stage"]) == ("running",
+                                                                                                     "inspect")))
+
+    status, out, err = cli("add", "--dcos-file", built.path, "--chunk-size", "64K")
+    assert (status, out) == (130, ""), err
+    assert err.endswith("interrupted; run the same command again: it sends only what the registry lacks, or follows "
+                        "the job of an upload already committed\n")
+    assert interrupted.is_set() and len(state_files(tmp_path)) == 1
+    worker.release()
+
+    status, out, err = cli("add", "--dcos-file", built.path, "--chunk-size", "64K")
+    assert (status, out) == (0, "Package [hello] version [1.0.0] added (release 0).\n"), err
+    assert UploadSession.objects.count() == 1 and IngestJob.objects.count() == 1
     assert received_chunks == [(start, min(start + CHUNK, size) - 1) for start in range(0, size, CHUNK)]
     assert state_files(tmp_path) == []
 
