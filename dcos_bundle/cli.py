@@ -87,6 +87,8 @@ def show_build(result: dict) -> str:
         f"{result['assets']} assets, {result['images']} images"
     ]
     lines += [f"  contentHash updated for {url}" for url in result["changedContentHashes"]]
+    lines += [f"  kept as it is, not an http, https or file URL: {pointer} = {json.dumps(value)}"
+              for pointer, value in result["keptValues"].items()]
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from dcos_bundle.digests import CHUNK_SIZE, digest_of
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import AssetEntry
-from dcos_bundle.universe.resource import file_name_of
+from dcos_bundle.universe.resource import file_name_of, is_downloadable
 
 DOWNLOAD_TIMEOUT_SECONDS = 60
 USER_AGENT = "dcos-registry-builder"
@@ -93,10 +93,12 @@ def download(
 
 
 def cli_content_hashes(metadata: dict) -> Iterator[tuple[str, dict]]:
-    """(url, hash entry) for every sha256 contentHash a CLI binary declares."""
+    """(url, hash entry) for every sha256 contentHash a downloaded CLI binary declares."""
     binaries = (metadata.get("resource") or {}).get("cli", {}).get("binaries") or {}
     for platforms in binaries.values():
         for binary in (platforms or {}).values():
+            if not is_downloadable(binary.get("url")):
+                continue
             for content_hash in binary.get("contentHash", []):
                 if content_hash.get("algo") == "sha256":
                     yield binary["url"], content_hash

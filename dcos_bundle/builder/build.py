@@ -24,7 +24,7 @@ from dcos_bundle.format import (
 from dcos_bundle.oci import ImageSet
 from dcos_bundle.universe.metadata import check_metadata
 from dcos_bundle.universe.migrate import load_build_definition
-from dcos_bundle.universe.resource import asset_urls, image_references
+from dcos_bundle.universe.resource import asset_urls, image_references, kept_values
 from dcos_bundle.writer import BundleExists, BundleWriter
 
 from .assets import check_cli_content_hashes, download, mirrored
@@ -50,6 +50,8 @@ class BuildResult:
     assets: int
     images: int
     changed_content_hashes: list[str] = field(default_factory=list)
+    # Places in the resource holding no downloadable URL (pointer -> value): in the bundle as they were.
+    kept_values: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -61,6 +63,7 @@ class BuildResult:
             "assets": self.assets,
             "images": self.images,
             "changedContentHashes": self.changed_content_hashes,
+            "keptValues": self.kept_values,
         }
 
 
@@ -135,7 +138,8 @@ def build_bundle(
 
     size, sha256 = _size_and_digest(target)
     return BuildResult(
-        target, metadata["name"], metadata["version"], size, sha256, len(downloaded), len(image_entries), changed
+        target, metadata["name"], metadata["version"], size, sha256, len(downloaded), len(image_entries), changed,
+        kept_values(metadata),
     )
 
 

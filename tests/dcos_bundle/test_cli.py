@@ -1,5 +1,6 @@
 """The `dcos-registry` client verbs, run as real processes against a live registry (ingest runs inline
-in the server thread): chunked and resumed uploads, failing bundles, the catalogue and job verbs,
+in the server thread, or in a thread of its own as a worker's): chunked and resumed uploads, Ctrl-C at
+every phase of `add`, failing bundles, a built package served by /repo, the catalogue and job verbs,
 connection settings and refusals; a throttled chunk sent again, against a scripted server."""
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import subprocess
 import sys
 import threading
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
-from rest_framework.pagination import PageNumberPagination
-
+import requests
 from django.db import connection
+from rest_framework.pagination import PageNumberPagination
 
 from access.tokens import create_token
 from dcos_bundle.client import STOP_AFTER_CHUNKS_VARIABLE, Connection, Registry
@@ -25,7 +27,9 @@ from ingest import pipeline, services, tasks
 from ingest.models import IngestJob, UploadSession
 from ingest.views import IngestJobViewSet
 from packages_app.models import PackageVersion
+from tests.asset_server import content_for
 from tests.bundles import AssetSpec, make_bundle
+from tests.dcos_bundle.definitions import ORIGIN, write_definition
 from tests.processes import PROJECT_DIR
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -248,6 +252,34 @@ def test_an_upload_the_registry_forgot_starts_afresh(cli, tmp_path):
     assert status == 0, err
     assert UploadSession.objects.get().pk != forgotten.pk
     assert PackageVersion.objects.filter(version="1.0.0").exists()
+
+
+COSMOS_ACCEPT = "application/vnd.dcos.universe.repo+json;charset=utf-8;version=v5"
+
+
+def test_resource_values_that_are_no_urls_are_built_and_served_as_they_are(cli, tmp_path, asset_server, live_server):
+    # Real Universe revisions leave a URI empty for their Marathon template to fill from an option.
+    payload = ORIGIN + "hello/payload.tgz"
+    uris = {"payload": payload, "from-option": "", "on-hdfs": "hdfs://namenode/libs/plugin.jar"}
+    definition = write_definition(tmp_path / "def", uris=uris)
+    status, out, err = cli("build", "--build-definition-file", definition, "--output-directory", tmp_path / "out",
+                           "--asset-mirror", "=".join(asset_server.mirror_for(ORIGIN)))
+    assert status == 0, err
+    assert out.splitlines()[1:] == [
+        '  kept as it is, not an http, https or file URL: /resource/assets/uris/from-option = ""',
+        '  kept as it is, not an http, https or file URL: /resource/assets/uris/on-hdfs = "hdfs://namenode/libs/plugin.jar"',
+    ]
+    assert asset_server.requests == ["/downloads.example.invalid/hello/payload.tgz"]
+
+    status, out, err = cli("add", "--dcos-file", tmp_path / "out" / "hello-1.0.0.dcos")
+    assert (status, out) == (0, "Package [hello] version [1.0.0] added (release 0).\n"), err
+    repo = requests.get(live_server.url + "/repo", headers={"Accept": COSMOS_ACCEPT}, timeout=10)
+    [package] = repo.json()["packages"]
+    served = package["resource"]["assets"]["uris"]
+    assert (served["from-option"], served["on-hdfs"]) == ("", "hdfs://namenode/libs/plugin.jar")
+    assert "/resource/" in served["payload"]
+    download = requests.get(live_server.url + urlsplit(served["payload"]).path, timeout=10)
+    assert (download.status_code, download.content) == (200, content_for("/downloads.example.invalid/hello/payload.tgz"))
 
 
 def test_a_failing_bundle_exits_with_the_registrys_error(cli, tmp_path):

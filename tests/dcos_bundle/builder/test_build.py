@@ -12,30 +12,10 @@ from dcos_bundle.builder.build import build_bundle
 from dcos_bundle.errors import RegistryError
 from dcos_bundle.reader import BundleReader
 from tests.asset_server import content_for, digest_for
-from tests.bundles import CONFIG_SCHEMA, TEMPLATE
+from tests.dcos_bundle.definitions import ORIGIN, write_definition
 from tests.images import load_image, skopeo_inspect
 from tests.processes import PROJECT_DIR
 from tests.streams import sha256_digest
-
-ORIGIN = "https://downloads.example.invalid/"
-
-
-def write_definition(directory, name="hello", version="1.0.0", uris=None, images=None, cli=None, **fields):
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(CONFIG_SCHEMA))
-    (directory / "marathon.json.mustache").write_text(TEMPLATE)
-    resource = {"assets": {"uris": uris or {}, "container": {"docker": images or {}}}}
-    if cli:
-        resource["cli"] = {"binaries": {"linux": {"x86-64": cli}}}
-    (directory / "resource.json").write_text(json.dumps(resource))
-    definition = {
-        "packagingVersion": "4.0", "name": name, "version": version, "maintainer": "ops@example.invalid",
-        "description": "A test package.", "tags": ["test"], "config": "@config.json",
-        "resource": "@resource.json", "marathon": {"v2AppMustacheTemplate": "@marathon.json.mustache"}, **fields,
-    }
-    path = directory / f"{name}-{version}.json"
-    path.write_text(json.dumps(definition))
-    return path
 
 
 def no_docker():
