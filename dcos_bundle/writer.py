@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import stat
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +24,14 @@ class BundleExists(RegistryError):
         super().__init__(ErrorCode.OUTPUT_EXISTS, f"{path} already exists; refusing to overwrite it.", path=str(path))
 
 
+def _new_file(directory: Path, prefix: str, suffix: str) -> Path:
+    """A new, empty file with the permissions the umask gives any output file (mkstemp's would be 0600, and
+    the bundle would keep them); O_EXCL makes sure the random name was no one else's."""
+    path = directory / f"{prefix}{secrets.token_hex(8)}{suffix}"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return path
+
+
 class BundleWriter:
     """A ZIP written to a temporary file beside ``path`` and linked into place by ``commit``.
 
@@ -35,9 +43,7 @@ class BundleWriter:
         self.path = Path(path)
         if self.path.exists():
             raise BundleExists(self.path)
-        fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial")
-        os.close(fd)
-        self._tmp_path = Path(tmp_name)
+        self._tmp_path = _new_file(self.path.parent, f".{self.path.name}.", ".partial")
         self._zip = zipfile.ZipFile(self._tmp_path, "w", allowZip64=True)
         self._names: set[str] = set()
         self._committed = False

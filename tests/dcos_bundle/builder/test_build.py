@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -42,6 +44,18 @@ def test_assets_come_through_the_mirror_and_keep_their_original_urls(tmp_path, a
     assert payload.used_at == ("/resource/assets/uris/payload", "/resource/assets/uris/same")
     assert (result.assets, result.images) == (2, 0)
     assert result.sha256.startswith("sha256:") and result.size == result.path.stat().st_size
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_the_bundle_has_the_permissions_the_umask_gives(umask, mode, tmp_path, asset_server):
+    definition = write_definition(tmp_path / "def", uris={"payload": ORIGIN + "p.tgz"})
+    previous = os.umask(umask)
+    try:
+        result = build_bundle(definition, tmp_path / "out", mirrors=[asset_server.mirror_for(ORIGIN)],
+                              docker_client_factory=no_docker)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(result.path.stat().st_mode) == mode
 
 
 @pytest.mark.docker
