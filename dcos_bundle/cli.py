@@ -57,6 +57,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         "--accept-changed-content-hashes", action="store_true",
         help="When a CLI binary no longer matches its declared contentHash, record the new hash instead of failing.",
     )
+    parser.add_argument(
+        "--record-builder", action="store_true",
+        help="Record this host's and user's names in the manifest; bundles built elsewhere then differ in bytes.",
+    )
     parser.add_argument("--json", action="store_true", help="Print the result as JSON; no progress bars.")
 
 
@@ -70,6 +74,7 @@ def run_build(options) -> dict:
         options.output_directory,
         mirrors=[parse_mirror(text) for text in options.asset_mirror],
         accept_changed_content_hashes=options.accept_changed_content_hashes,
+        record_builder=options.record_builder,
         progress=Progress(enabled=False if options.json else None),
     )
     return result.to_json()

@@ -124,6 +124,7 @@ class ErrorCode(StrEnum):
     INVALID_BUILD_DEFINITION = "invalid_build_definition"
     INVALID_PACKAGE = "invalid_package"
     INVALID_MIRROR = "invalid_mirror"
+    INVALID_SOURCE_DATE_EPOCH = "invalid_source_date_epoch"
     FILE_MISSING = "file_missing"
     FILE_NOT_FOUND = "file_not_found"
     OUTPUT_EXISTS = "output_exists"

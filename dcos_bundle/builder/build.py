@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import os
 import platform
 import tempfile
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import (
     MANIFEST_MEMBER,
     METADATA_MEMBER,
@@ -38,6 +40,33 @@ def tool_version() -> str:
         return distribution.version("dcos-package-registry")
     except distribution.PackageNotFoundError:
         return "unknown"
+
+
+def build_time() -> str:
+    """``builtAt``: SOURCE_DATE_EPOCH when set (https://reproducible-builds.org/specs/source-date-epoch/), so that
+    builds of the same inputs give the same bytes; else the time of this build."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not epoch:
+        moment = datetime.now(timezone.utc)
+    elif epoch.isascii() and epoch.isdigit():
+        moment = datetime.fromtimestamp(int(epoch), timezone.utc)
+    else:
+        raise RegistryError(ErrorCode.INVALID_SOURCE_DATE_EPOCH, f"SOURCE_DATE_EPOCH must be a whole number of seconds "
+                            f"since 1970-01-01 UTC, not {epoch!r}.", value=epoch)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def builder_names(record_host_and_user: bool) -> dict:
+    """``builtBy``: the tool, and only when asked this machine's and user's names, which differ from one build to
+    the next where the bytes should not."""
+    built_by = {"tool": TOOL_NAME, "version": tool_version()}
+    if record_host_and_user:
+        built_by["host"] = platform.node()
+        try:
+            built_by["user"] = getpass.getuser()
+        except (KeyError, OSError):
+            pass  # no name for this user id (a container without a passwd entry)
+    return built_by
 
 
 @dataclass
@@ -73,10 +102,12 @@ def build_bundle(
     *,
     mirrors: list[tuple[str, str]] = (),
     accept_changed_content_hashes: bool = False,
+    record_builder: bool = False,
     docker_client_factory: Callable | None = None,
     progress: Progress | None = None,
 ) -> BuildResult:
     progress = progress or Progress(enabled=False)
+    built_at = build_time()
     metadata = load_build_definition(definition_file)
     check_metadata(metadata)
     output_directory = Path(output_directory)
@@ -115,13 +146,8 @@ def build_bundle(
         manifest = Manifest(
             name=metadata["name"],
             version=metadata["version"],
-            built_by={
-                "tool": TOOL_NAME,
-                "version": tool_version(),
-                "host": platform.node(),
-                "user": getpass.getuser(),
-            },
-            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            built_by=builder_names(record_builder),
+            built_at=built_at,
             assets=[asset.entry for asset in downloaded],
             images=image_entries,
         )

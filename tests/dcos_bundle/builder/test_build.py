@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import stat
 import subprocess
 import sys
+from importlib import metadata as distribution
 
 import pytest
 
@@ -59,11 +61,15 @@ def test_the_bundle_has_the_permissions_the_umask_gives(umask, mode, tmp_path, a
 
 
 @pytest.mark.docker
-def test_images_are_exported_from_the_engine_into_the_bundle(tmp_path, asset_server, docker_client):
+def test_images_are_exported_from_the_engine_into_the_bundle(tmp_path, asset_server, docker_client, monkeypatch):
     load_image(docker_client, "registry-test/hello:1.0.0")
     definition = write_definition(tmp_path / "def", uris={"payload": ORIGIN + "p.tgz"},
                                   images={"server": "registry-test/hello:1.0.0"})
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     result = build_bundle(definition, tmp_path / "out", mirrors=[asset_server.mirror_for(ORIGIN)])
+    # Exported and compressed again, the image gives the same bytes.
+    again = build_bundle(definition, tmp_path / "again", mirrors=[asset_server.mirror_for(ORIGIN)])
+    assert again.sha256 == result.sha256
     with BundleReader(result.path) as reader:
         summary = reader.verify()
         [(reference, manifest_blob, blobs)] = list(reader.image_blobs())
@@ -160,9 +166,9 @@ def test_cli_binaries_are_checked_against_their_content_hash(tmp_path, asset_ser
     assert recorded == digest_for("/downloads.example.invalid/bin/hello")[7:]
 
 
-def run_cli(*args):
+def run_cli(*args, **env):
     return subprocess.run([sys.executable, "-m", "dcos_bundle.cli", *args], cwd=PROJECT_DIR, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env={**os.environ, **env})
 
 
 def test_console_script_migrates_and_builds_with_json_output(tmp_path, asset_server):
@@ -185,3 +191,34 @@ def test_console_script_migrates_and_builds_with_json_output(tmp_path, asset_ser
 
     usage = run_cli("build", "--output-directory", str(tmp_path))
     assert usage.returncode == 2 and "--build-definition-file" in usage.stderr
+
+
+def test_builds_of_the_same_inputs_by_different_users_give_the_same_bytes(tmp_path, asset_server):
+    definition = write_definition(tmp_path / "def", uris={"payload": ORIGIN + "p.tgz"})
+    mirror = "=".join(asset_server.mirror_for(ORIGIN))
+    built = []
+    for user in ("alice", "bob"):
+        done = run_cli("build", "--build-definition-file", str(definition), "--output-directory", str(tmp_path / user),
+                       "--asset-mirror", mirror, "--json", SOURCE_DATE_EPOCH="1700000000", USER=user, LOGNAME=user)
+        assert done.returncode == 0, done.stderr
+        built.append(tmp_path / user / "hello-1.0.0.dcos")
+    assert built[0].read_bytes() == built[1].read_bytes()
+    with BundleReader(built[0]) as reader:
+        manifest = reader.manifest()
+    assert manifest.built_at == "2023-11-14T22:13:20Z"
+    assert manifest.built_by == {"tool": "dcos-registry", "version": distribution.version("dcos-package-registry")}
+
+    done = run_cli("build", "--build-definition-file", str(definition), "--output-directory", str(tmp_path / "named"),
+                   "--asset-mirror", mirror, "--record-builder", SOURCE_DATE_EPOCH="1700000000", USER="carol",
+                   LOGNAME="carol")
+    assert done.returncode == 0, done.stderr
+    with BundleReader(tmp_path / "named" / "hello-1.0.0.dcos") as reader:
+        built_by = reader.manifest().built_by
+    assert (built_by["host"], built_by["user"]) == (platform.node(), "carol")
+
+    done = run_cli("build", "--build-definition-file", str(definition), "--output-directory", str(tmp_path / "bad"),
+                   "--asset-mirror", mirror, SOURCE_DATE_EPOCH="yesterday")
+    assert done.returncode == 1
+    assert done.stderr == ("error [invalid_source_date_epoch]: SOURCE_DATE_EPOCH must be a whole number of seconds "
+                           "since 1970-01-01 UTC, not 'yesterday'.\n")
+    assert not (tmp_path / "bad").exists()
