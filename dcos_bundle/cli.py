@@ -4,7 +4,7 @@
     dcos-registry build --build-definition-file F --output-directory OUT [--asset-mirror FROM=TO]
     dcos-registry add --dcos-file F [--replace] [--no-wait] [--chunk-size N]
     dcos-registry describe --package-name P --package-version V
-    dcos-registry list [TERM]            (also: search [TERM])
+    dcos-registry list [WORD ...]        (also: search [WORD ...]; every word must match)
     dcos-registry remove --package-name P --package-version V
     dcos-registry jobs [--state S] [--package P] [--limit N]
 
@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from dcos_bundle.client import DEFAULT_CHUNK_SIZE, FINISHED_JOB_STATES, Registry, find_connection, upload_bundle
 from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
+from dcos_bundle.version import installed_version
 
 
 def add_migrate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -213,12 +214,13 @@ def show_remove(result: dict) -> str:
 
 
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("term", nargs="?", help="Only packages whose name, description or tags match.")
+    parser.add_argument("words", nargs="*", metavar="WORD",
+                        help="Only packages matching every word, each in the name, description or tags.")
     add_connection_arguments(parser)
 
 
 def run_list(options) -> list[dict]:
-    return registry_of(options).packages(options.term)
+    return registry_of(options).packages(" ".join(options.words) or None)
 
 
 def table(headers: list[str], rows: list[list]) -> str:
@@ -298,6 +300,7 @@ VERBS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dcos-registry", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True)
     for name, verb in VERBS.items():
         subparser = verbs.add_parser(name, help=verb.help, description=verb.help, aliases=verb.aliases)

@@ -9,7 +9,6 @@ import platform
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata as distribution
 from pathlib import Path
 from typing import Callable
 
@@ -27,19 +26,13 @@ from dcos_bundle.oci import ImageSet
 from dcos_bundle.universe.metadata import check_metadata
 from dcos_bundle.universe.migrate import load_build_definition
 from dcos_bundle.universe.resource import asset_urls, image_references, kept_values
+from dcos_bundle.version import installed_version
 from dcos_bundle.writer import BundleExists, BundleWriter
 
 from .assets import check_cli_content_hashes, download, mirrored
 from .progress import Progress
 
 TOOL_NAME = "dcos-registry"
-
-
-def tool_version() -> str:
-    try:
-        return distribution.version("dcos-package-registry")
-    except distribution.PackageNotFoundError:
-        return "unknown"
 
 
 def build_time() -> str:
@@ -59,7 +52,7 @@ def build_time() -> str:
 def builder_names(record_host_and_user: bool) -> dict:
     """``builtBy``: the tool, and only when asked this machine's and user's names, which differ from one build to
     the next where the bytes should not."""
-    built_by = {"tool": TOOL_NAME, "version": tool_version()}
+    built_by = {"tool": TOOL_NAME, "version": installed_version()}
     if record_host_and_user:
         built_by["host"] = platform.node()
         try:

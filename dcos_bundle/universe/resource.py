@@ -48,7 +48,8 @@ def asset_urls(metadata: dict) -> dict[str, list[str]]:
 
 def kept_values(metadata: dict) -> dict[str, object]:
     """The places in ``resource`` whose value is no downloadable URL (pointer -> value): they stay as they are."""
-    return {pointer: value for value, pointer in _url_places(metadata) if value is not None and not is_downloadable(value)}
+    return {pointer: value for value, pointer in _url_places(metadata)
+            if value is not None and not is_downloadable(value)}
 
 
 def image_references(metadata: dict) -> dict[str, list[str]]:

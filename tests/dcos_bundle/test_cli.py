@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from importlib import metadata as distribution
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
@@ -267,7 +268,8 @@ def test_resource_values_that_are_no_urls_are_built_and_served_as_they_are(cli, 
     assert status == 0, err
     assert out.splitlines()[1:] == [
         '  kept as it is, not an http, https or file URL: /resource/assets/uris/from-option = ""',
-        '  kept as it is, not an http, https or file URL: /resource/assets/uris/on-hdfs = "hdfs://namenode/libs/plugin.jar"',
+        '  kept as it is, not an http, https or file URL: /resource/assets/uris/on-hdfs = '
+        '"hdfs://namenode/libs/plugin.jar"',
     ]
     assert asset_server.requests == ["/downloads.example.invalid/hello/payload.tgz"]
 
@@ -279,7 +281,8 @@ def test_resource_values_that_are_no_urls_are_built_and_served_as_they_are(cli, 
     assert (served["from-option"], served["on-hdfs"]) == ("", "hdfs://namenode/libs/plugin.jar")
     assert "/resource/" in served["payload"]
     download = requests.get(live_server.url + urlsplit(served["payload"]).path, timeout=10)
-    assert (download.status_code, download.content) == (200, content_for("/downloads.example.invalid/hello/payload.tgz"))
+    assert download.status_code == 200
+    assert download.content == content_for("/downloads.example.invalid/hello/payload.tgz")
 
 
 def test_a_failing_bundle_exits_with_the_registrys_error(cli, tmp_path):
@@ -321,6 +324,12 @@ def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch):
     assert status == 0 and [package["name"] for package in json.loads(out)] == ["hello", "other"]
     status, out, _ = cli("search", "other", "--json")
     assert [package["name"] for package in json.loads(out)] == ["other"]
+    # Several words: each must match, in the name, the description or the tags.
+    status, out, err = cli("search", "TEST", "package", "--json")
+    assert status == 0 and [package["name"] for package in json.loads(out)] == ["hello", "other"], err
+    status, out, _ = cli("search", "test", "other", "--json")
+    assert [package["name"] for package in json.loads(out)] == ["other"]
+    assert cli("list", "hello", "other")[1] == "No packages.\n"
     status, out, _ = cli("list", "nothing-like-it")
     assert (status, out) == (0, "No packages.\n")
     status, out, _ = cli("list")
@@ -340,6 +349,10 @@ def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch):
     status, _, err = cli("remove", "--package-name", "hello", "--package-version", "1.0.0")
     # Its only version gone, the package is no more either.
     assert (status, err) == (1, "error [package_not_found]: Package [hello] not found\n")
+
+
+def test_version_is_the_installed_distributions(cli):
+    assert cli("--version") == (0, f"dcos-registry {distribution.version('dcos-package-registry')}\n", "")
 
 
 def test_connection_settings_and_refusals(cli, tmp_path, live_server, write_token):

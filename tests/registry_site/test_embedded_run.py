@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
+from dcos_bundle.version import installed_version
 from tests.bundles import make_bundle
 from tests.processes import PROJECT_DIR, free_port, get_json, manage, registry_env, stop, wait_until
 from tests.registry_site.test_metrics import parse
@@ -92,6 +93,7 @@ def test_run_command_serves_ready_and_stops_on_ctrl_c(tmp_path):
     finally:
         stop(run)
         output = run.stdout.read()
+    assert f"Registry {installed_version()} running on http://127.0.0.1:{port}/ (web pid " in output, output
     assert "Registry stopped." in output, output
     # Console log lines from web and worker, one per request and none from gunicorn's access log.
     assert not [line for line in output.splitlines() if line.startswith("{")], output

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from blobs.store import StorageBackendMismatch, ensure_backend_lock
+from dcos_bundle.version import installed_version
 
 STOP_TIMEOUT_SECONDS = 30
 
@@ -63,8 +64,8 @@ class Command(BaseCommand):
         children = {
             name: subprocess.Popen(command, start_new_session=True, env=env) for name, command in commands.items()
         }
-        self.stdout.write(f"Registry running on http://{bind}/ (web pid {children['web'].pid}, "
-                          f"worker pid {children['worker'].pid}); Ctrl-C stops both.")
+        self.stdout.write(f"Registry {installed_version()} running on http://{bind}/ "
+                          f"(web pid {children['web'].pid}, worker pid {children['worker'].pid}); Ctrl-C stops both.")
 
         exited = None
         while not self._stopping and exited is None:
