@@ -147,11 +147,20 @@ class _SequentialHash:
         return "sha256:" + self._hash.hexdigest()
 
 
+def _missing_token(refusal: RegistryError) -> RegistryError:
+    """The registry's ``not_authenticated`` to a caller that sent no token, in the words of this command."""
+    path = config_path()
+    return RemoteError(refusal.code, "This needs an API token, and none was given: give --token TOKEN, set "
+                       f'DCOS_REGISTRY_TOKEN, or write {{"token": TOKEN}} into {path}.', refusal.status,
+                       config=str(path), registry_message=refusal.message)
+
+
 class Registry:
     def __init__(self, connection: Connection):
         self.url = connection.url
         self._http = requests.Session()
         self._http.headers["User-Agent"] = "dcos-registry"
+        self._has_token = bool(connection.token)
         if connection.token:
             self._http.headers["Authorization"] = f"Bearer {connection.token}"
 
@@ -170,7 +179,10 @@ class Registry:
                 time.sleep(_retry_after(response))
                 continue
             if response.status_code >= 400:
-                raise _registry_error(response)
+                refusal = _registry_error(response)
+                if refusal.code == ErrorCode.NOT_AUTHENTICATED and not self._has_token:
+                    raise _missing_token(refusal)
+                raise refusal
             return response
 
     def get(self, path: str, **params) -> dict:

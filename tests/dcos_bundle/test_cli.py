@@ -355,7 +355,7 @@ def test_version_is_the_installed_distributions(cli):
     assert cli("--version") == (0, f"dcos-registry {distribution.version('dcos-package-registry')}\n", "")
 
 
-def test_connection_settings_and_refusals(cli, tmp_path, live_server, write_token):
+def test_connection_settings_and_refusals(cli, tmp_path, live_server, write_token, settings):
     status, out, err = cli("list", DCOS_REGISTRY_URL=None)
     assert status == 1 and out == ""
     assert err.startswith("error [registry_not_configured]: No registry to talk to: give --registry URL")
@@ -373,8 +373,17 @@ def test_connection_settings_and_refusals(cli, tmp_path, live_server, write_toke
     status, out, err = cli("add", "--dcos-file", built.path, "--json", "--token", read_token)
     assert status == 1 and json.loads(out)["error"]["code"] == "permission_denied"
     assert not UploadSession.objects.exists()
+    # Without a token: where to give one, in this command's terms.
     status, _, err = cli("add", "--dcos-file", built.path, DCOS_REGISTRY_TOKEN=None)
-    assert status == 1 and err.startswith("error [not_authenticated]: ")
+    assert (status, err) == (1, "error [not_authenticated]: This needs an API token, and none was given: give --token "
+                                "TOKEN, set DCOS_REGISTRY_TOKEN, or write {\"token\": TOKEN} into "
+                                f"{tmp_path}/home/.config/dcos-registry/config.json.\n")
+    settings.ANONYMOUS_READS = False
+    status, out, _ = cli("list", "--json", DCOS_REGISTRY_TOKEN=None, DCOS_REGISTRY_CONFIG=str(tmp_path / "other.json"))
+    refusal = json.loads(out)["error"]
+    assert status == 1 and refusal["code"] == "not_authenticated"
+    assert refusal["message"].endswith(f"into {tmp_path}/other.json.")
+    assert refusal["details"]["config"] == str(tmp_path / "other.json")
 
 
 class ScriptedRegistry(http.server.BaseHTTPRequestHandler):
