@@ -198,7 +198,8 @@ def show_describe(version: dict) -> str:
         f"{len(version['assets'])} assets and {len(version['images'])} images",
         f"  bundle {version['bundle_digest']}",
     ]
-    lines += [f"  asset {asset['url']} ({asset['size']} bytes)" for asset in version["assets"]]
+    for asset in version["assets"]:
+        lines += [f"  asset {asset['url']} ({asset['size']} bytes)", f"    served as {asset['download_url']}"]
     lines += [f"  image {image['reference']}: docker pull {image['pull_reference']}" for image in version["images"]]
     return "\n".join(lines)
 

@@ -303,7 +303,7 @@ def test_a_failing_bundle_exits_with_the_registrys_error(cli, tmp_path):
     assert replaced.bundle_digest == IngestJob.objects.latest("created_at").bundle_digest
 
 
-def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch):
+def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch, live_server):
     # One package a page, so that every list needs pagination followed.
     monkeypatch.setattr(PageNumberPagination, "page_size", 1)
     assert cli("add", "--dcos-file", make_bundle(tmp_path / "hello").path)[0] == 0
@@ -315,7 +315,12 @@ def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch):
     assert status == 0 and (version["name"], version["version"]) == ("hello", "1.0.0")
     status, out, _ = cli("describe", "--package-name", "hello", "--package-version", "1.0.0")
     assert status == 0 and out.startswith("hello 1.0.0 (release 0")
-    assert "  asset https://" in out and "  image example/hello:1.0.0: docker pull " in out
+    assert "  image example/hello:1.0.0: docker pull " in out
+    # Each asset's original URL, and the registry's copy that /repo points clusters at.
+    [asset] = version["assets"]
+    assert f"  asset {asset['url']} ({asset['size']} bytes)\n    served as {asset['download_url']}\n" in out
+    served = requests.get(live_server.url + urlsplit(asset["download_url"]).path, timeout=10)
+    assert (served.status_code, len(served.content)) == (200, asset["size"])
     status, out, err = cli("describe", "--package-name", "hello", "--package-version", "9.9")
     assert (status, out) == (1, "")
     assert err == "error [version_not_found]: Version [9.9] of package [hello] not found\n"
