@@ -12,5 +12,5 @@ class Command(BaseCommand):
         cli.add_build_arguments(parser)
 
     def handle(self, *args, **options):
-        if status := cli.execute(cli.run_build, argparse.Namespace(**options), self.stdout, self.stderr):
+        if status := cli.execute(cli.run_build, cli.show_build, argparse.Namespace(**options), self.stdout, self.stderr):
             raise SystemExit(status)

@@ -12,5 +12,5 @@ class Command(BaseCommand):
         cli.add_migrate_arguments(parser)
 
     def handle(self, *args, **options):
-        if status := cli.execute(cli.run_migrate, argparse.Namespace(**options), self.stdout, self.stderr):
+        if status := cli.execute(cli.run_migrate, cli.show_migrate, argparse.Namespace(**options), self.stdout, self.stderr):
             raise SystemExit(status)
