@@ -1,10 +1,10 @@
 """The Docker Registry HTTP API v2, read side: what dockerd, containerd and skopeo pull from.
 
-Repositories and tags are not stored as such: they are the ORIGINAL references of the published
-images (``VersionBlob.name``, read with ``split_reference``), so an image that a bundle carried as
+Repositories and tags are those of the ORIGINAL references of the published images, looked up in
+the index of published images (``PublishedImage``), so an image that a bundle carried as
 ``mesosphere/kafka:2.3.0`` is pulled as ``<registry>/mesosphere/kafka:2.3.0`` or by its manifest
-digest. Only blobs of published versions are served, and only under a repository whose images use
-them. Images enter only inside bundles: every write answers 405 UNSUPPORTED.
+digest. Only blobs of published versions are served, and only under a repository whose images
+use them. Images enter only inside bundles: every write answers 405 UNSUPPORTED.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import functools
 import re
 from urllib.parse import urlencode
 
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpResponse, JsonResponse
 from django.urls import path, re_path, register_converter
 from django.utils import timezone
@@ -23,11 +24,9 @@ from access.clusters import Visibility
 from blobs.drivers import BlobNotFound
 from blobs.store import blob_store
 from dcos_bundle.digests import InvalidDigest, parse_digest
-from packages_app.models import VersionBlob
+from packages_app.models import PackageVersion, PublishedImage, VersionBlob
 
 from .blob_responses import blob_response
-from .coordinates import split_reference
-
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
 API_VERSION = "registry/2.0"
 IMAGE_ROLES = (VersionBlob.Role.MANIFEST, VersionBlob.Role.CONFIG, VersionBlob.Role.LAYER)
@@ -58,27 +57,26 @@ class RepositoryName:
 register_converter(RepositoryName, "repository")
 
 
-def published_image_blobs(repository: str, visibility: Visibility, roles=IMAGE_ROLES,
-                          digest: str | None = None) -> list[VersionBlob]:
-    """The uses of published image blobs (with their Blob) whose image belongs to ``repository``, in versions
-    the caller may see.
-
-    Newest published version first, so the first use of a tag is the one it resolves to.
-    """
-    # The database narrows by substring: a reference contains its repository (in any letter case,
-    # and without the `library/` Docker Hub adds to single names); split_reference decides exactly.
-    uses = VersionBlob.objects.filter(role__in=roles, name__icontains=repository.removeprefix("library/"))
-    if digest is not None:
-        uses = uses.filter(blob_id=digest)
-    uses = uses.select_related("blob", "version__package").order_by("-version__published_at", "-version_id")
-    return [use for use in uses if split_reference(use.name)[0] == repository
-            and visibility.allows(use.version.package.name, use.version.version)]
+def visible_images(visibility: Visibility) -> QuerySet[PublishedImage]:
+    """The published images in versions the caller may see."""
+    return PublishedImage.objects.filter(version__in=visibility.versions(PackageVersion.objects.all()))
 
 
-def published_repositories(visibility: Visibility) -> list[str]:
-    uses = VersionBlob.objects.filter(role=VersionBlob.Role.MANIFEST).values_list(
-        "name", "version__package__name", "version__version").distinct()
-    return sorted({split_reference(name)[0] for name, package, version in uses if visibility.allows(package, version)})
+def repository_images(name: str, visibility: Visibility) -> QuerySet[PublishedImage]:
+    """The images the caller may see in repository ``name``."""
+    return visible_images(visibility).filter(repository=name)
+
+
+def newest(images: QuerySet[PublishedImage]) -> PublishedImage | None:
+    """The image of the most recently published version: the one a tag several versions carry resolves to."""
+    return images.select_related("manifest").order_by("-version__published_at", "-version_id").first()
+
+
+def image_blob_size(images: QuerySet[PublishedImage], digest: str) -> int | None:
+    """The size of blob ``digest`` if one of ``images`` uses it (as manifest, config or layer), else None."""
+    uses = VersionBlob.objects.filter(blob_id=digest, role__in=IMAGE_ROLES).filter(
+        Exists(images.filter(version_id=OuterRef("version_id"), reference=OuterRef("name"))))
+    return uses.values_list("blob__size", flat=True).first()
 
 
 def v2_error(status: int, code: str, message: str, **detail) -> JsonResponse:
@@ -175,17 +173,17 @@ def token(request):
 
 @v2_endpoint
 def catalog(request):
-    return paginated(request, "repositories", published_repositories(request.reader.visibility), {})
+    names = visible_images(request.reader.visibility).values_list("repository", flat=True).distinct()
+    return paginated(request, "repositories", sorted(names), {})
 
 
 @v2_endpoint
 def tags_list(request, name: str):
-    manifests = published_image_blobs(name, request.reader.visibility, roles=[VersionBlob.Role.MANIFEST])
-    if not manifests:
+    tags = list(repository_images(name, request.reader.visibility).values_list("tag", flat=True).distinct())
+    if not tags:
         return name_unknown(name)
     # An image published by digest only has no tag.
-    tags = sorted({tag for use in manifests if (tag := split_reference(use.name)[1])})
-    return paginated(request, "tags", tags, {"name": name})
+    return paginated(request, "tags", sorted(tag for tag in tags if tag), {"name": name})
 
 
 @v2_endpoint
@@ -196,16 +194,11 @@ def manifest(request, name: str, reference: str):
             parse_digest(reference)
         except InvalidDigest:
             return digest_invalid(reference)
-    manifests = published_image_blobs(name, request.reader.visibility, roles=[VersionBlob.Role.MANIFEST])
-    if not manifests:
-        return name_unknown(name)
-    if by_digest:
-        found = next((use for use in manifests if use.blob_id == reference), None)
-    else:
-        found = next((use for use in manifests if split_reference(use.name)[1] == reference), None)
+    images = repository_images(name, request.reader.visibility)
+    found = newest(images.filter(manifest_id=reference) if by_digest else images.filter(tag=reference))
     if found is None:
-        return manifest_unknown(name, reference)
-    blob = found.blob
+        return manifest_unknown(name, reference) if images.exists() else name_unknown(name)
+    blob = found.manifest
     if request.method == "HEAD":
         response = HttpResponse(content_type=blob.media_type)
     else:
@@ -230,12 +223,10 @@ def blob(request, name: str, digest: str):
         parse_digest(digest)
     except InvalidDigest:
         return digest_invalid(digest)
-    uses = published_image_blobs(name, request.reader.visibility, digest=digest)
-    if not uses:
-        if not published_image_blobs(name, request.reader.visibility, roles=[VersionBlob.Role.MANIFEST]):
-            return name_unknown(name)
-        return blob_unknown(name, digest)
-    size = uses[0].blob.size
+    images = repository_images(name, request.reader.visibility)
+    size = image_blob_size(images, digest)
+    if size is None:
+        return blob_unknown(name, digest) if images.exists() else name_unknown(name)
 
     def unsatisfiable(size: int):
         return v2_error(416, "RANGE_INVALID", f"Range {request.headers['Range']!r} is not satisfiable for "

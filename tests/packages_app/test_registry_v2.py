@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from access.models import Cluster
+from access.tokens import create_token
 from blobs.models import Blob
 from dcos_bundle.format import (
     BUNDLE_MEDIA_TYPE,
@@ -202,6 +204,30 @@ def test_a_tag_is_the_most_recently_published_image_of_that_name(client, tmp_pat
     PackageVersion.objects.get(package__name="beta").delete()
     assert v2(client, "/v2/example/shared/manifests/stable")["Docker-Content-Digest"] == first
     error_of(v2(client, f"/v2/example/shared/manifests/{second}"), 404, "MANIFEST_UNKNOWN")
+
+
+def test_a_clusters_token_pulls_only_its_clusters_versions(client, tmp_path, settings):
+    def image(seed):
+        return [ImageSpec("server", "example/shared:stable", [2000], seed=seed)]
+
+    old = publish(client, tmp_path / "1", version="1.0.0", images=image(1))
+    new = publish(client, tmp_path / "2", version="2.0.0", images=image(2))
+    publish(client, tmp_path / "3", name="other", images=[ImageSpec("server", "example/other:1", [2000], seed=3)])
+    cluster = Cluster.objects.create(name="prod", sees_all_packages=False)
+    cluster.rules.create(package_name="hello", versions="1.*")
+    settings.ANONYMOUS_READS = False
+    prod = Client(headers={"Authorization": f"Bearer {create_token('prod pull', 'read', cluster)[1]}"})
+    old_digest, new_digest = old.manifest.images[0].manifest_digest, new.manifest.images[0].manifest_digest
+
+    assert v2(client, "/v2/example/shared/manifests/stable")["Docker-Content-Digest"] == new_digest
+    # The newest version the cluster may see decides the tag; the others are not there for it.
+    assert v2(prod, "/v2/example/shared/manifests/stable")["Docker-Content-Digest"] == old_digest
+    error_of(v2(prod, f"/v2/example/shared/manifests/{new_digest}"), 404, "MANIFEST_UNKNOWN")
+    assert v2(prod, f"/v2/example/shared/blobs/{old.layers['example/shared:stable'][0].digest}").status_code == 200
+    error_of(v2(prod, f"/v2/example/shared/blobs/{new.layers['example/shared:stable'][0].digest}"), 404,
+             "BLOB_UNKNOWN")
+    assert v2(prod, "/v2/_catalog").json() == {"repositories": ["example/shared"]}
+    error_of(v2(prod, "/v2/example/other/tags/list"), 404, "NAME_UNKNOWN")
 
 
 def test_a_deleted_version_takes_its_tags_manifests_and_blobs_along(client, hello):
@@ -440,8 +466,6 @@ def test_skopeo_copies_the_image_by_tag_unchanged(served_busybox, tmp_path, regi
 @pytest.mark.docker
 def test_docker_logs_in_with_a_token_and_pulls_when_reads_need_one(docker_client, served_busybox, settings):
     import docker
-
-    from access.tokens import create_token
 
     settings.ANONYMOUS_READS = False
     host, repository, _, digest = served_busybox
