@@ -3,8 +3,10 @@
 Repositories and tags are those of the ORIGINAL references of the published images, looked up in
 the index of published images (``PublishedImage``), so an image that a bundle carried as
 ``mesosphere/kafka:2.3.0`` is pulled as ``<registry>/mesosphere/kafka:2.3.0`` or by its manifest
-digest. Only blobs of published versions are served, and only under a repository whose images
-use them. Images enter only inside bundles: every write answers 405 UNSUPPORTED.
+digest. As on Docker Hub, a single name and its ``library/`` spelling are one repository
+(``nginx:1.25`` is pulled as ``nginx:1.25`` or ``library/nginx:1.25``). Only blobs of published
+versions are served, and only under a repository whose images use them. Images enter only inside
+bundles: every write answers 405 UNSUPPORTED.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from dcos_bundle.digests import InvalidDigest, parse_digest
 from packages_app.models import PackageVersion, PublishedImage, VersionBlob
 
 from .blob_responses import blob_response
+from .coordinates import docker_hub_names
+
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
 API_VERSION = "registry/2.0"
 IMAGE_ROLES = (VersionBlob.Role.MANIFEST, VersionBlob.Role.CONFIG, VersionBlob.Role.LAYER)
@@ -63,8 +67,8 @@ def visible_images(visibility: Visibility) -> QuerySet[PublishedImage]:
 
 
 def repository_images(name: str, visibility: Visibility) -> QuerySet[PublishedImage]:
-    """The images the caller may see in repository ``name``."""
-    return visible_images(visibility).filter(repository=name)
+    """The images the caller may see in repository ``name`` (under either of its Docker Hub names)."""
+    return visible_images(visibility).filter(repository__in=docker_hub_names(name))
 
 
 def newest(images: QuerySet[PublishedImage]) -> PublishedImage | None:

@@ -206,6 +206,31 @@ def test_a_tag_is_the_most_recently_published_image_of_that_name(client, tmp_pat
     error_of(v2(client, f"/v2/example/shared/manifests/{second}"), 404, "MANIFEST_UNKNOWN")
 
 
+def test_a_docker_hub_name_answers_with_and_without_library(client, tmp_path):
+    """As on Docker Hub, `nginx` and `library/nginx` are one repository, whichever spelling the bundle used."""
+    built = publish(client, tmp_path / "b", images=[
+        ImageSpec("web", "nginx:1.10.1", [1000]),
+        ImageSpec("box", "registry.example.com:5000/busybox:1.36", [1000], seed=1),
+    ])
+    nginx, busybox = (image.manifest_digest for image in built.manifest.images)
+    layer = built.layers["nginx:1.10.1"][0].digest
+    for name in ("nginx", "library/nginx"):
+        for reference in ("1.10.1", nginx):
+            response = v2(client, f"/v2/{name}/manifests/{reference}")
+            assert response.status_code == 200 and response["Docker-Content-Digest"] == nginx
+        assert v2(client, f"/v2/{name}/blobs/{layer}", "HEAD").status_code == 200
+        assert v2(client, f"/v2/{name}/tags/list").json() == {"name": name, "tags": ["1.10.1"]}
+    for name in ("busybox", "library/busybox"):
+        assert v2(client, f"/v2/{name}/manifests/1.36")["Docker-Content-Digest"] == busybox
+    # One repository each in the catalogue, under the name its reference gives it.
+    assert v2(client, "/v2/_catalog").json() == {"repositories": ["busybox", "library/nginx"]}
+    # Only the `library/` namespace is implied, and only for a single name.
+    for name in ("team/nginx", "library/library/nginx", "nginx/library"):
+        error_of(v2(client, f"/v2/{name}/manifests/1.10.1"), 404, "NAME_UNKNOWN")
+    error_of(v2(client, f"/v2/nginx/blobs/{built.layers['registry.example.com:5000/busybox:1.36'][0].digest}"),
+             404, "BLOB_UNKNOWN")
+
+
 def test_a_clusters_token_pulls_only_its_clusters_versions(client, tmp_path, settings):
     def image(seed):
         return [ImageSpec("server", "example/shared:stable", [2000], seed=seed)]
@@ -414,13 +439,18 @@ def busybox_bundle(directory: Path, reference: str) -> tuple[Path, str]:
     return path, digest
 
 
+def serve_busybox(client, directory: Path, live_server, reference: str) -> tuple[str, str]:
+    """Publish the busybox image as ``reference``; (host:port of the live server, manifest digest)."""
+    path, digest = busybox_bundle(directory, reference)
+    publish_file(client, path)
+    # dockerd treats registries on 127.0.0.0/8 as insecure (plain HTTP) without configuration.
+    return f"127.0.0.1:{live_server.thread.port}", digest
+
+
 @pytest.fixture
 def served_busybox(client, tmp_path, live_server):
     """The busybox image published and served by a live server: (host:port, repository, tag, manifest digest)."""
-    path, digest = busybox_bundle(tmp_path / "bundle", "example/busybox:1.36")
-    publish_file(client, path)
-    # dockerd treats registries on 127.0.0.0/8 as insecure (plain HTTP) without configuration.
-    host = f"127.0.0.1:{live_server.thread.port}"
+    host, digest = serve_busybox(client, tmp_path / "bundle", live_server, "example/busybox:1.36")
     return host, "example/busybox", "1.36", digest
 
 
@@ -442,25 +472,63 @@ def test_dockerd_pulls_by_digest_and_runs_the_image(docker_client, served_busybo
 
 
 @pytest.mark.docker
-def test_skopeo_copies_the_image_by_tag_unchanged(served_busybox, tmp_path, registry):
-    skopeo = shutil.which("skopeo")
-    if not skopeo:
+def test_dockerd_pulls_a_docker_hub_image_under_both_its_names(docker_client, client, tmp_path, live_server):
+    import docker
+
+    # The bundle names it as a Docker Hub official image: `busybox`, in the implied `library/` namespace.
+    host, digest = serve_busybox(client, tmp_path / "bundle", live_server, "busybox:1.36")
+    images = []
+    try:
+        for repository in (f"{host}/busybox", f"{host}/library/busybox"):
+            image = docker_client.images.pull(repository, tag="1.36")
+            images.append(image)
+            assert f"{repository}@{digest}" in image.attrs["RepoDigests"]
+            output = docker_client.containers.run(image.id, remove=True, network_mode="none")
+            assert output.decode().strip() == GREETING
+    finally:
+        for image in images:
+            try:
+                docker_client.images.remove(image.id, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+
+
+@pytest.fixture
+def skopeo(tmp_path):
+    """Runs skopeo with the given arguments and answers its output."""
+    executable = shutil.which("skopeo")
+    if not executable:
         service_missing("skopeo", "it is not installed (apt-get install skopeo)")
-    host, repository, tag, digest = served_busybox
     # Our own policy: the copy must not depend on the machine's /etc/containers/policy.json.
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+
+    def run(*args: str) -> bytes:
+        return subprocess.run([executable, "--policy", str(policy), *args], capture_output=True, check=True,
+                              timeout=120).stdout
+
+    return run
+
+
+@pytest.mark.docker
+def test_skopeo_copies_the_image_by_tag_unchanged(served_busybox, tmp_path, registry, skopeo):
+    host, repository, tag, digest = served_busybox
     layout = tmp_path / "copy"
-    subprocess.run([skopeo, "--policy", str(policy), "copy", "--src-tls-verify=false",
-                    f"docker://{host}/{repository}:{tag}", f"oci:{layout}:{tag}"],
-                   capture_output=True, check=True, timeout=120)
-    raw = subprocess.run([skopeo, "inspect", "--raw", f"oci:{layout}:{tag}"],
-                         capture_output=True, check=True).stdout
+    skopeo("copy", "--src-tls-verify=false", f"docker://{host}/{repository}:{tag}", f"oci:{layout}:{tag}")
+    raw = skopeo("inspect", "--raw", f"oci:{layout}:{tag}")
     assert sha256(raw) == digest and raw == registry.open(digest).read()
-    inspected = json.loads(subprocess.run([skopeo, "inspect", f"oci:{layout}:{tag}"],
-                                          capture_output=True, check=True).stdout)
+    inspected = json.loads(skopeo("inspect", f"oci:{layout}:{tag}"))
     assert inspected["Digest"] == digest
     assert inspected["Layers"] == [layer["digest"] for layer in json.loads(raw)["layers"]]
+
+
+@pytest.mark.docker
+def test_skopeo_copies_a_docker_hub_image_under_both_its_names(client, tmp_path, live_server, registry, skopeo):
+    host, digest = serve_busybox(client, tmp_path / "bundle", live_server, "busybox:1.36")
+    for number, repository in enumerate(("busybox", "library/busybox")):
+        layout = tmp_path / f"copy-{number}"
+        skopeo("copy", "--src-tls-verify=false", f"docker://{host}/{repository}:1.36", f"oci:{layout}:1.36")
+        assert sha256(skopeo("inspect", "--raw", f"oci:{layout}:1.36")) == digest
 
 
 @pytest.mark.docker
