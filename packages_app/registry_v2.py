@@ -15,7 +15,7 @@ import functools
 import re
 from urllib.parse import urlencode
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.http import HttpResponse, JsonResponse
 from django.urls import path, re_path, register_converter
 from django.utils import timezone
@@ -61,26 +61,29 @@ class RepositoryName:
 register_converter(RepositoryName, "repository")
 
 
-def visible_images(visibility: Visibility) -> QuerySet[PublishedImage]:
-    """The published images in versions the caller may see."""
-    return PublishedImage.objects.filter(version__in=visibility.versions(PackageVersion.objects.all()))
+def repository_images(name: str) -> QuerySet[PublishedImage]:
+    """The published images of repository ``name``, under either of its Docker Hub names."""
+    return PublishedImage.objects.filter(repository__in=docker_hub_names(name))
 
 
-def repository_images(name: str, visibility: Visibility) -> QuerySet[PublishedImage]:
-    """The images the caller may see in repository ``name`` (under either of its Docker Hub names)."""
-    return visible_images(visibility).filter(repository__in=docker_hub_names(name))
+def with_blob(images: QuerySet[PublishedImage], digest: str) -> QuerySet[PublishedImage]:
+    """Those of ``images`` whose manifest, config or one of whose layers is blob ``digest``, with its size
+    (``blob_size``)."""
+    uses = VersionBlob.objects.filter(version_id=OuterRef("version_id"), name=OuterRef("reference"), blob_id=digest,
+                                      role__in=IMAGE_ROLES)
+    return images.annotate(blob_size=Subquery(uses.values("blob__size")[:1])).filter(blob_size__isnull=False)
 
 
-def newest(images: QuerySet[PublishedImage]) -> PublishedImage | None:
-    """The image of the most recently published version: the one a tag several versions carry resolves to."""
-    return images.select_related("manifest").order_by("-version__published_at", "-version_id").first()
+def visible(images: QuerySet[PublishedImage], visibility: Visibility) -> list[PublishedImage]:
+    """Those of ``images`` in versions the caller may see, the most recently published version first: the image
+    a tag that several versions carry resolves to.
 
-
-def image_blob_size(images: QuerySet[PublishedImage], digest: str) -> int | None:
-    """The size of blob ``digest`` if one of ``images`` uses it (as manifest, config or layer), else None."""
-    uses = VersionBlob.objects.filter(blob_id=digest, role__in=IMAGE_ROLES).filter(
-        Exists(images.filter(version_id=OuterRef("version_id"), reference=OuterRef("name"))))
-    return uses.values_list("blob__size", flat=True).first()
+    A repository holds few images, so a cluster's rules are checked on them here rather than in the query.
+    """
+    images = images.select_related("manifest").annotate(
+        package_name=F("version__package__name"), version_number=F("version__version"),
+    ).order_by("-version__published_at", "-version_id")
+    return [image for image in images if visibility.allows(image.package_name, image.version_number)]
 
 
 def v2_error(status: int, code: str, message: str, **detail) -> JsonResponse:
@@ -177,17 +180,19 @@ def token(request):
 
 @v2_endpoint
 def catalog(request):
-    names = visible_images(request.reader.visibility).values_list("repository", flat=True).distinct()
+    # The whole catalogue: the cluster's rules filter in the query.
+    versions = request.reader.visibility.versions(PackageVersion.objects.all())
+    names = PublishedImage.objects.filter(version__in=versions).values_list("repository", flat=True).distinct()
     return paginated(request, "repositories", sorted(names), {})
 
 
 @v2_endpoint
 def tags_list(request, name: str):
-    tags = list(repository_images(name, request.reader.visibility).values_list("tag", flat=True).distinct())
-    if not tags:
+    images = visible(repository_images(name), request.reader.visibility)
+    if not images:
         return name_unknown(name)
     # An image published by digest only has no tag.
-    return paginated(request, "tags", sorted(tag for tag in tags if tag), {"name": name})
+    return paginated(request, "tags", sorted({image.tag for image in images if image.tag}), {"name": name})
 
 
 @v2_endpoint
@@ -198,11 +203,11 @@ def manifest(request, name: str, reference: str):
             parse_digest(reference)
         except InvalidDigest:
             return digest_invalid(reference)
-    images = repository_images(name, request.reader.visibility)
-    found = newest(images.filter(manifest_id=reference) if by_digest else images.filter(tag=reference))
-    if found is None:
-        return manifest_unknown(name, reference) if images.exists() else name_unknown(name)
-    blob = found.manifest
+    images, visibility = repository_images(name), request.reader.visibility
+    matching = visible(images.filter(manifest_id=reference) if by_digest else images.filter(tag=reference), visibility)
+    if not matching:
+        return manifest_unknown(name, reference) if visible(images, visibility) else name_unknown(name)
+    blob = matching[0].manifest
     if request.method == "HEAD":
         response = HttpResponse(content_type=blob.media_type)
     else:
@@ -227,10 +232,11 @@ def blob(request, name: str, digest: str):
         parse_digest(digest)
     except InvalidDigest:
         return digest_invalid(digest)
-    images = repository_images(name, request.reader.visibility)
-    size = image_blob_size(images, digest)
-    if size is None:
-        return blob_unknown(name, digest) if images.exists() else name_unknown(name)
+    images, visibility = repository_images(name), request.reader.visibility
+    using = visible(with_blob(images, digest), visibility)
+    if not using:
+        return blob_unknown(name, digest) if visible(images, visibility) else name_unknown(name)
+    size = using[0].blob_size
 
     def unsatisfiable(size: int):
         return v2_error(416, "RANGE_INVALID", f"Range {request.headers['Range']!r} is not satisfiable for "
