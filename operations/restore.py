@@ -32,7 +32,8 @@ from operations.backup import (
 )
 from operations.models import OperationRun
 from operations.runs import recorded_run
-from packages_app.models import Package, PackageVersion, VersionBlob
+from packages_app.image_index import index_images, manifest_uses
+from packages_app.models import Package, PackageVersion, PublishedImage, VersionBlob
 
 
 @dataclass(kw_only=True)
@@ -102,6 +103,7 @@ def _copy_into_registry(location: BackupLocation, manifest: dict, store: BlobSto
 
 
 def _clear_catalogue() -> None:
+    PublishedImage.objects.all().delete()
     VersionBlob.objects.all().delete()
     PackageVersion.objects.all().delete()
     Package.objects.all().delete()
@@ -147,6 +149,8 @@ def _load_catalogue(location: BackupLocation, manifest: dict, report: RestoreRep
                     for record in batch])
             else:
                 raise BackupError(f"The catalogue holds a record of unknown type {kind!r}.")
+    # A backup holds no index: it is derived from the versions' image manifests, as publishing writes it.
+    index_images(manifest_uses(VersionBlob.objects.all()).iterator(BATCH))
 
 
 def _keep_times(model, rows: list, records: list[dict], fields: tuple[str, ...]) -> None:

@@ -59,6 +59,16 @@ def split_reference(reference: str) -> tuple[str, str | None, str | None]:
     return "/".join(parts).lower(), tag, digest or None
 
 
+def docker_hub_names(repository: str) -> tuple[str, ...]:
+    """The names a repository is pulled under, as on Docker Hub: ``nginx`` and ``library/nginx`` are one."""
+    parts = repository.split("/")
+    if len(parts) == 1:
+        return repository, f"library/{repository}"
+    if len(parts) == 2 and parts[0] == "library":
+        return repository, parts[1]
+    return (repository,)
+
+
 def registry_host() -> str:
     """The host[:port] clusters pull images from: this registry's public address."""
     from urllib.parse import urlsplit

@@ -71,3 +71,29 @@ class VersionBlob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} {self.role} {self.blob_id}"
+
+
+class PublishedImage(models.Model):
+    """An image of a published version, under the repository and tag clients pull it as: what /v2 looks up.
+
+    Written with its version (from the version's manifest uses) and deleted with it. ``repository``
+    and ``tag`` are those of the reference the bundle carried (``coordinates.split_reference``); an
+    image published by digest has no tag (empty).
+    """
+
+    # No index of its own: the unique constraint's index starts with it.
+    version = models.ForeignKey(PackageVersion, on_delete=models.CASCADE, related_name="images", db_index=False)
+    reference = models.CharField(max_length=1024, help_text="The image reference as published: its blobs' name.")
+    repository = models.CharField(max_length=1024)
+    tag = models.CharField(max_length=1024, blank=True)
+    # PROTECT, as for the version's own use of it.
+    manifest = models.ForeignKey("blobs.Blob", on_delete=models.PROTECT, related_name="published_images")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "reference"], name="unique_published_image"),
+        ]
+        indexes = [models.Index(fields=["repository", "tag"], name="published_image_name_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag}" if self.tag else f"{self.repository}@{self.manifest_id}"

@@ -1,10 +1,12 @@
 """The Docker Registry HTTP API v2, read side: what dockerd, containerd and skopeo pull from.
 
-Repositories and tags are not stored as such: they are the ORIGINAL references of the published
-images (``VersionBlob.name``, read with ``split_reference``), so an image that a bundle carried as
+Repositories and tags are those of the ORIGINAL references of the published images, looked up in
+the index of published images (``PublishedImage``), so an image that a bundle carried as
 ``mesosphere/kafka:2.3.0`` is pulled as ``<registry>/mesosphere/kafka:2.3.0`` or by its manifest
-digest. Only blobs of published versions are served, and only under a repository whose images use
-them. Images enter only inside bundles: every write answers 405 UNSUPPORTED.
+digest. As on Docker Hub, a single name and its ``library/`` spelling are one repository
+(``nginx:1.25`` is pulled as ``nginx:1.25`` or ``library/nginx:1.25``). Only blobs of published
+versions are served, and only under a repository whose images use them. Images enter only inside
+bundles: every write answers 405 UNSUPPORTED.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import functools
 import re
 from urllib.parse import urlencode
 
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.http import HttpResponse, JsonResponse
 from django.urls import path, re_path, register_converter
 from django.utils import timezone
@@ -23,10 +26,10 @@ from access.clusters import Visibility
 from blobs.drivers import BlobNotFound
 from blobs.store import blob_store
 from dcos_bundle.digests import InvalidDigest, parse_digest
-from packages_app.models import VersionBlob
+from packages_app.models import PackageVersion, PublishedImage, VersionBlob
 
 from .blob_responses import blob_response
-from .coordinates import split_reference
+from .coordinates import docker_hub_names
 
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
 API_VERSION = "registry/2.0"
@@ -58,27 +61,29 @@ class RepositoryName:
 register_converter(RepositoryName, "repository")
 
 
-def published_image_blobs(repository: str, visibility: Visibility, roles=IMAGE_ROLES,
-                          digest: str | None = None) -> list[VersionBlob]:
-    """The uses of published image blobs (with their Blob) whose image belongs to ``repository``, in versions
-    the caller may see.
+def repository_images(name: str) -> QuerySet[PublishedImage]:
+    """The published images of repository ``name``, under either of its Docker Hub names."""
+    return PublishedImage.objects.filter(repository__in=docker_hub_names(name))
 
-    Newest published version first, so the first use of a tag is the one it resolves to.
+
+def with_blob(images: QuerySet[PublishedImage], digest: str) -> QuerySet[PublishedImage]:
+    """Those of ``images`` whose manifest, config or one of whose layers is blob ``digest``, with its size
+    (``blob_size``)."""
+    uses = VersionBlob.objects.filter(version_id=OuterRef("version_id"), name=OuterRef("reference"), blob_id=digest,
+                                      role__in=IMAGE_ROLES)
+    return images.annotate(blob_size=Subquery(uses.values("blob__size")[:1])).filter(blob_size__isnull=False)
+
+
+def visible(images: QuerySet[PublishedImage], visibility: Visibility) -> list[PublishedImage]:
+    """Those of ``images`` in versions the caller may see, the most recently published version first: the image
+    a tag that several versions carry resolves to.
+
+    A repository holds few images, so a cluster's rules are checked on them here rather than in the query.
     """
-    # The database narrows by substring: a reference contains its repository (in any letter case,
-    # and without the `library/` Docker Hub adds to single names); split_reference decides exactly.
-    uses = VersionBlob.objects.filter(role__in=roles, name__icontains=repository.removeprefix("library/"))
-    if digest is not None:
-        uses = uses.filter(blob_id=digest)
-    uses = uses.select_related("blob", "version__package").order_by("-version__published_at", "-version_id")
-    return [use for use in uses if split_reference(use.name)[0] == repository
-            and visibility.allows(use.version.package.name, use.version.version)]
-
-
-def published_repositories(visibility: Visibility) -> list[str]:
-    uses = VersionBlob.objects.filter(role=VersionBlob.Role.MANIFEST).values_list(
-        "name", "version__package__name", "version__version").distinct()
-    return sorted({split_reference(name)[0] for name, package, version in uses if visibility.allows(package, version)})
+    images = images.select_related("manifest").annotate(
+        package_name=F("version__package__name"), version_number=F("version__version"),
+    ).order_by("-version__published_at", "-version_id")
+    return [image for image in images if visibility.allows(image.package_name, image.version_number)]
 
 
 def v2_error(status: int, code: str, message: str, **detail) -> JsonResponse:
@@ -175,17 +180,19 @@ def token(request):
 
 @v2_endpoint
 def catalog(request):
-    return paginated(request, "repositories", published_repositories(request.reader.visibility), {})
+    # The whole catalogue: the cluster's rules filter in the query.
+    versions = request.reader.visibility.versions(PackageVersion.objects.all())
+    names = PublishedImage.objects.filter(version__in=versions).values_list("repository", flat=True).distinct()
+    return paginated(request, "repositories", sorted(names), {})
 
 
 @v2_endpoint
 def tags_list(request, name: str):
-    manifests = published_image_blobs(name, request.reader.visibility, roles=[VersionBlob.Role.MANIFEST])
-    if not manifests:
+    images = visible(repository_images(name), request.reader.visibility)
+    if not images:
         return name_unknown(name)
     # An image published by digest only has no tag.
-    tags = sorted({tag for use in manifests if (tag := split_reference(use.name)[1])})
-    return paginated(request, "tags", tags, {"name": name})
+    return paginated(request, "tags", sorted({image.tag for image in images if image.tag}), {"name": name})
 
 
 @v2_endpoint
@@ -196,16 +203,11 @@ def manifest(request, name: str, reference: str):
             parse_digest(reference)
         except InvalidDigest:
             return digest_invalid(reference)
-    manifests = published_image_blobs(name, request.reader.visibility, roles=[VersionBlob.Role.MANIFEST])
-    if not manifests:
-        return name_unknown(name)
-    if by_digest:
-        found = next((use for use in manifests if use.blob_id == reference), None)
-    else:
-        found = next((use for use in manifests if split_reference(use.name)[1] == reference), None)
-    if found is None:
-        return manifest_unknown(name, reference)
-    blob = found.blob
+    images, visibility = repository_images(name), request.reader.visibility
+    matching = visible(images.filter(manifest_id=reference) if by_digest else images.filter(tag=reference), visibility)
+    if not matching:
+        return manifest_unknown(name, reference) if visible(images, visibility) else name_unknown(name)
+    blob = matching[0].manifest
     if request.method == "HEAD":
         response = HttpResponse(content_type=blob.media_type)
     else:
@@ -230,12 +232,11 @@ def blob(request, name: str, digest: str):
         parse_digest(digest)
     except InvalidDigest:
         return digest_invalid(digest)
-    uses = published_image_blobs(name, request.reader.visibility, digest=digest)
-    if not uses:
-        if not published_image_blobs(name, request.reader.visibility, roles=[VersionBlob.Role.MANIFEST]):
-            return name_unknown(name)
-        return blob_unknown(name, digest)
-    size = uses[0].blob.size
+    images, visibility = repository_images(name), request.reader.visibility
+    using = visible(with_blob(images, digest), visibility)
+    if not using:
+        return blob_unknown(name, digest) if visible(images, visibility) else name_unknown(name)
+    size = using[0].blob_size
 
     def unsatisfiable(size: int):
         return v2_error(416, "RANGE_INVALID", f"Range {request.headers['Range']!r} is not satisfiable for "

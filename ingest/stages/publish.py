@@ -1,4 +1,4 @@
-"""Stage 5: the version becomes visible, with all its blobs, in one database transaction.
+"""Stage 5: the version becomes visible, with all its blobs and its images' index, in one database transaction.
 
 Until this commit nothing of the bundle is in the catalogue. The package row is locked, so two
 uploads of one name and version end in exactly one version: the second sees the first and is
@@ -13,6 +13,7 @@ from django.utils import timezone
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest.models import IngestJob, JobBlob
 from ingest.progress import JobCancelled
+from packages_app.image_index import index_images, manifest_uses
 from packages_app.models import Package, PackageVersion, VersionBlob
 
 from .validate import BundlePlan
@@ -56,7 +57,7 @@ def publish(job: IngestJob, plan: BundlePlan) -> PackageVersion:
             version = identical
         else:
             if existing is not None:
-                # Replaced: its blobs stay until GC finds nothing else uses them.
+                # Replaced: its images leave the index with it; its blobs stay until GC finds nothing else uses them.
                 existing.delete()
             package.last_release_version += 1
             package.save(update_fields=["last_release_version", "updated_at"])
@@ -77,6 +78,7 @@ def publish(job: IngestJob, plan: BundlePlan) -> PackageVersion:
             VersionBlob.objects.bulk_create(
                 [VersionBlob(version=version, blob_id=digest, role=role, name=name) for digest, role, name in uses]
             )
+            index_images(manifest_uses(version.blob_links.all()))
         IngestJob.objects.filter(pk=job.pk).update(
             state=IngestJob.State.SUCCEEDED, package_version=version, finished_at=timezone.now()
         )

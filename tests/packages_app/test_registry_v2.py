@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from access.models import Cluster
+from access.tokens import create_token
 from dcos_bundle.format import (
     BUNDLE_MEDIA_TYPE,
     MANIFEST_MEMBER,
@@ -204,6 +206,55 @@ def test_a_tag_is_the_most_recently_published_image_of_that_name(client, tmp_pat
     error_of(v2(client, f"/v2/example/shared/manifests/{second}"), 404, "MANIFEST_UNKNOWN")
 
 
+def test_a_docker_hub_name_answers_with_and_without_library(client, tmp_path):
+    """As on Docker Hub, `nginx` and `library/nginx` are one repository, whichever spelling the bundle used."""
+    built = publish(client, tmp_path / "b", images=[
+        ImageSpec("web", "nginx:1.10.1", [1000]),
+        ImageSpec("box", "registry.example.com:5000/busybox:1.36", [1000], seed=1),
+    ])
+    nginx, busybox = (image.manifest_digest for image in built.manifest.images)
+    layer = built.layers["nginx:1.10.1"][0].digest
+    for name in ("nginx", "library/nginx"):
+        for reference in ("1.10.1", nginx):
+            response = v2(client, f"/v2/{name}/manifests/{reference}")
+            assert response.status_code == 200 and response["Docker-Content-Digest"] == nginx
+        assert v2(client, f"/v2/{name}/blobs/{layer}", "HEAD").status_code == 200
+        assert v2(client, f"/v2/{name}/tags/list").json() == {"name": name, "tags": ["1.10.1"]}
+    for name in ("busybox", "library/busybox"):
+        assert v2(client, f"/v2/{name}/manifests/1.36")["Docker-Content-Digest"] == busybox
+    # One repository each in the catalogue, under the name its reference gives it.
+    assert v2(client, "/v2/_catalog").json() == {"repositories": ["busybox", "library/nginx"]}
+    # Only the `library/` namespace is implied, and only for a single name.
+    for name in ("team/nginx", "library/library/nginx", "nginx/library"):
+        error_of(v2(client, f"/v2/{name}/manifests/1.10.1"), 404, "NAME_UNKNOWN")
+    error_of(v2(client, f"/v2/nginx/blobs/{built.layers['registry.example.com:5000/busybox:1.36'][0].digest}"),
+             404, "BLOB_UNKNOWN")
+
+
+def test_a_clusters_token_pulls_only_its_clusters_versions(client, tmp_path, settings):
+    def image(seed):
+        return [ImageSpec("server", "example/shared:stable", [2000], seed=seed)]
+
+    old = publish(client, tmp_path / "1", version="1.0.0", images=image(1))
+    new = publish(client, tmp_path / "2", version="2.0.0", images=image(2))
+    publish(client, tmp_path / "3", name="other", images=[ImageSpec("server", "example/other:1", [2000], seed=3)])
+    cluster = Cluster.objects.create(name="prod", sees_all_packages=False)
+    cluster.rules.create(package_name="hello", versions="1.*")
+    settings.ANONYMOUS_READS = False
+    prod = Client(headers={"Authorization": f"Bearer {create_token('prod pull', 'read', cluster)[1]}"})
+    old_digest, new_digest = old.manifest.images[0].manifest_digest, new.manifest.images[0].manifest_digest
+
+    assert v2(client, "/v2/example/shared/manifests/stable")["Docker-Content-Digest"] == new_digest
+    # The newest version the cluster may see decides the tag; the others are not there for it.
+    assert v2(prod, "/v2/example/shared/manifests/stable")["Docker-Content-Digest"] == old_digest
+    error_of(v2(prod, f"/v2/example/shared/manifests/{new_digest}"), 404, "MANIFEST_UNKNOWN")
+    assert v2(prod, f"/v2/example/shared/blobs/{old.layers['example/shared:stable'][0].digest}").status_code == 200
+    error_of(v2(prod, f"/v2/example/shared/blobs/{new.layers['example/shared:stable'][0].digest}"), 404,
+             "BLOB_UNKNOWN")
+    assert v2(prod, "/v2/_catalog").json() == {"repositories": ["example/shared"]}
+    error_of(v2(prod, "/v2/example/other/tags/list"), 404, "NAME_UNKNOWN")
+
+
 def test_a_deleted_version_takes_its_tags_manifests_and_blobs_along(client, hello):
     PackageVersion.objects.get(package__name="hello", version="1.0.0").delete()
     assert v2(client, "/v2/_catalog").json() == {"repositories": []}
@@ -388,13 +439,18 @@ def busybox_bundle(directory: Path, reference: str) -> tuple[Path, str]:
     return path, digest
 
 
+def serve_busybox(client, directory: Path, live_server, reference: str) -> tuple[str, str]:
+    """Publish the busybox image as ``reference``; (host:port of the live server, manifest digest)."""
+    path, digest = busybox_bundle(directory, reference)
+    publish_file(client, path)
+    # dockerd treats registries on 127.0.0.0/8 as insecure (plain HTTP) without configuration.
+    return f"127.0.0.1:{live_server.thread.port}", digest
+
+
 @pytest.fixture
 def served_busybox(client, tmp_path, live_server):
     """The busybox image published and served by a live server: (host:port, repository, tag, manifest digest)."""
-    path, digest = busybox_bundle(tmp_path / "bundle", "example/busybox:1.36")
-    publish_file(client, path)
-    # dockerd treats registries on 127.0.0.0/8 as insecure (plain HTTP) without configuration.
-    host = f"127.0.0.1:{live_server.thread.port}"
+    host, digest = serve_busybox(client, tmp_path / "bundle", live_server, "example/busybox:1.36")
     return host, "example/busybox", "1.36", digest
 
 
@@ -416,32 +472,68 @@ def test_dockerd_pulls_by_digest_and_runs_the_image(docker_client, served_busybo
 
 
 @pytest.mark.docker
-def test_skopeo_copies_the_image_by_tag_unchanged(served_busybox, tmp_path, registry):
-    skopeo = shutil.which("skopeo")
-    if not skopeo:
+def test_dockerd_pulls_a_docker_hub_image_under_both_its_names(docker_client, client, tmp_path, live_server):
+    import docker
+
+    # The bundle names it as a Docker Hub official image: `busybox`, in the implied `library/` namespace.
+    host, digest = serve_busybox(client, tmp_path / "bundle", live_server, "busybox:1.36")
+    images = []
+    try:
+        for repository in (f"{host}/busybox", f"{host}/library/busybox"):
+            image = docker_client.images.pull(repository, tag="1.36")
+            images.append(image)
+            assert f"{repository}@{digest}" in image.attrs["RepoDigests"]
+            output = docker_client.containers.run(image.id, remove=True, network_mode="none")
+            assert output.decode().strip() == GREETING
+    finally:
+        for image in images:
+            try:
+                docker_client.images.remove(image.id, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+
+
+@pytest.fixture
+def skopeo(tmp_path):
+    """Runs skopeo with the given arguments and answers its output."""
+    executable = shutil.which("skopeo")
+    if not executable:
         service_missing("skopeo", "it is not installed (apt-get install skopeo)")
-    host, repository, tag, digest = served_busybox
     # Our own policy: the copy must not depend on the machine's /etc/containers/policy.json.
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+
+    def run(*args: str) -> bytes:
+        return subprocess.run([executable, "--policy", str(policy), *args], capture_output=True, check=True,
+                              timeout=120).stdout
+
+    return run
+
+
+@pytest.mark.docker
+def test_skopeo_copies_the_image_by_tag_unchanged(served_busybox, tmp_path, registry, skopeo):
+    host, repository, tag, digest = served_busybox
     layout = tmp_path / "copy"
-    subprocess.run([skopeo, "--policy", str(policy), "copy", "--src-tls-verify=false",
-                    f"docker://{host}/{repository}:{tag}", f"oci:{layout}:{tag}"],
-                   capture_output=True, check=True, timeout=120)
-    raw = subprocess.run([skopeo, "inspect", "--raw", f"oci:{layout}:{tag}"],
-                         capture_output=True, check=True).stdout
+    skopeo("copy", "--src-tls-verify=false", f"docker://{host}/{repository}:{tag}", f"oci:{layout}:{tag}")
+    raw = skopeo("inspect", "--raw", f"oci:{layout}:{tag}")
     assert sha256(raw) == digest and raw == registry.open(digest).read()
-    inspected = json.loads(subprocess.run([skopeo, "inspect", f"oci:{layout}:{tag}"],
-                                          capture_output=True, check=True).stdout)
+    inspected = json.loads(skopeo("inspect", f"oci:{layout}:{tag}"))
     assert inspected["Digest"] == digest
     assert inspected["Layers"] == [layer["digest"] for layer in json.loads(raw)["layers"]]
 
 
 @pytest.mark.docker
+def test_skopeo_copies_a_docker_hub_image_under_both_its_names(client, tmp_path, live_server, registry, skopeo):
+    host, digest = serve_busybox(client, tmp_path / "bundle", live_server, "busybox:1.36")
+    for number, repository in enumerate(("busybox", "library/busybox")):
+        layout = tmp_path / f"copy-{number}"
+        skopeo("copy", "--src-tls-verify=false", f"docker://{host}/{repository}:1.36", f"oci:{layout}:1.36")
+        assert sha256(skopeo("inspect", "--raw", f"oci:{layout}:1.36")) == digest
+
+
+@pytest.mark.docker
 def test_docker_logs_in_with_a_token_and_pulls_when_reads_need_one(docker_client, served_busybox, settings):
     import docker
-
-    from access.tokens import create_token
 
     settings.ANONYMOUS_READS = False
     host, repository, _, digest = served_busybox
