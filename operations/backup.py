@@ -54,8 +54,9 @@ BATCH = 500
 # The PackageVersion columns a catalogue record carries as they are (metadata travels as text, package by name).
 VERSION_FIELDS = ("version", "packaging_version", "release_version", "description", "tags", "framework",
                   "min_dcos_release_version", "bundle_digest", "content_digest", "published_at")
-# The columns the access and audit records carry as they are. A row keeps its id (the admin's URLs use it); a record
-# refers to another row by name (cluster, group, user) and to a permission by what it means, never by id.
+# The columns the access and audit records carry as they are. Clusters, tokens, groups, users and audit events keep
+# their ids (the admin's URLs use them); a record refers to another row by name (cluster, group, user) and to a
+# permission by what it means, never by id.
 CLUSTER_FIELDS = ("id", "name", "description", "dcos_version", "sees_all_packages", "created_at", "updated_at")
 RULE_FIELDS = ("package_name", "versions")
 TOKEN_FIELDS = ("id", "name", "key_id", "secret_hash", "scope", "created_by", "created_at", "expires_at",
@@ -79,7 +80,7 @@ FORMAT_1_SECTIONS = ("catalogue",)
 # What a snapshot leaves out, and why; written into every manifest so that a backup explains itself.
 NOT_INCLUDED = {
     "secret_key": "SECRET_KEY is a credential of the deployment and belongs with its other secrets. It signs admin "
-                  "sessions and CSRF cookies only; token and password hashes do not use it, so a registry restored "
+                  "sessions and cookies only; token and password hashes do not use it, so a registry restored "
                   "with another key only asks its admin users to log in again.",
     "s3_credentials": "S3 credentials belong to the deployment's settings; a backup names storage by its identity "
                       "(kind and location) only.",
