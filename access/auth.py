@@ -56,6 +56,8 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous")
+# Whoever runs the registry's management commands: the operator, with every right.
+OPERATOR = Principal("user", "manage.py", ADMIN)
 
 
 def anonymous() -> Principal:

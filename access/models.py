@@ -94,6 +94,7 @@ class AuditEvent(models.Model):
         TOKEN_REVOKE = "token_revoke"
         LOGIN_FAILED = "login_failed"
         LOGIN_LOCKED_OUT = "login_locked_out"
+        RESTORE = "restore"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.CharField(max_length=255, help_text="token:<name> (<key id>), user:<username> or anonymous.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -9,18 +10,28 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission, User
+from django.contrib.contenttypes.management import create_contenttypes
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.db import connection, models
 from django.db.models.functions import Cast
+from django.test import Client
 
+from access.models import ApiToken, AuditEvent, Cluster, ClusterPackageRule
 from blobs.models import Blob, StorageBackend
-from blobs.store import blob_store
+from blobs.store import blob_store, ensure_backend_lock
+from dcos_bundle.digests import digest_of
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
-from operations.backup import FORMAT_VERSION, catalogue_records, open_location, read_manifest
+from operations.backup import FORMAT_VERSION, NOT_INCLUDED, SECTIONS, catalogue_records, open_location, read_manifest
 from operations.models import OperationRun
 from operations.verify import verify_blobs
 from packages_app.models import Package, PackageVersion, VersionBlob
+from tests.access.test_clusters import cluster_repo
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.factories import StorageBackendFactory
 
@@ -52,14 +63,18 @@ def catalogue_view(client) -> dict:
     return view
 
 
-def empty_registry(settings, storage_url: str):
-    """A new registry: no catalogue, no blob records, no storage lock, and a fresh blob store."""
+def empty_registry(settings, storage_url: str, *, keep_access: bool = False):
+    """A new registry: no catalogue, no blob records, no storage lock, and a fresh blob store; unless
+    ``keep_access``, no clusters, tokens, users, groups, sessions or audit log either."""
     VersionBlob.objects.all().delete()
     PackageVersion.objects.all().delete()
     Package.objects.all().delete()
     IngestJob.objects.all().delete()
     Blob.objects.all().delete()
     StorageBackend.objects.all().delete()
+    if not keep_access:
+        for model in (ApiToken, Cluster, Session, User, Group, AuditEvent):
+            model.objects.all().delete()
     settings.STORAGE_URL = storage_url
     blob_store.cache_clear()
     return blob_store()
@@ -162,7 +177,9 @@ def test_unusable_backups_are_refused_with_a_reason(client, tmp_path, settings):
     catalogue.write_bytes(catalogue.read_bytes().replace(b"hello", b"hallo"))
     assert "is damaged: it hashes to" in refused()
     manifest_path.write_text(json.dumps({**manifest, "format_version": 99}))
-    assert "has format version 99; this registry reads format version 1" in refused()
+    assert "has format version 99; this registry reads format versions 1, 2" in refused()
+    manifest_path.write_text(json.dumps({**manifest, "contents": {"included": {"catalogue": "", "secrets": ""}}}))
+    assert "does not list what it holds as sections this registry knows" in refused()
     manifest_path.write_text("{not json")
     assert f"The manifest manifests/{snapshot}.json" in refused()
     with pytest.raises(CommandError, match="has no snapshot 'nope'"):
@@ -307,3 +324,183 @@ def test_verify_blobs_repairs_missing_and_corrupt_blobs_from_a_backup(client, tm
 
     with pytest.raises(CommandError, match="holds no complete backup"):
         call_command("verify_blobs", "--repair-from", str(tmp_path))
+
+
+# -- the whole registry: clusters, tokens, users and groups, the audit log ------------------------------------------
+
+ROOT_PASSWORD = "a-root-password"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def create_access(client) -> dict[str, str]:
+    """Clusters prod (sees everything) and edge (hello only), a read token for each, a write token and a revoked
+    one; a superuser, and a staff user whose group may change and view clusters. Returns the tokens' plaintexts."""
+    for fields in ({"name": "prod", "description": "production"},
+                   {"name": "edge", "sees_all_packages": False, "rules": [{"package_name": "hello"}]}):
+        assert client.post("/api/v1/clusters/", data=fields, content_type="application/json").status_code == 201
+    tokens = {}
+    for name, scope, cluster in (("prod", "read", "prod"), ("edge", "read", "edge"), ("ci", "write", ""),
+                                 ("old", "read", "")):
+        response = client.post("/api/v1/tokens/", data={"name": name, "scope": scope, "cluster": cluster},
+                               content_type="application/json")
+        assert response.status_code == 201, response.content
+        tokens[name] = response.json()["token"]
+    assert client.delete(f"/api/v1/tokens/{key_id(tokens['old'])}/").status_code == 200
+    User.objects.create_superuser("root", "root@example.invalid", ROOT_PASSWORD)
+    managers = Group.objects.create(name="release managers")
+    managers.permissions.add(*Permission.objects.filter(content_type__app_label="access",
+                                                        codename__in=["change_cluster", "view_cluster"]))
+    alice = User.objects.create_user("alice", "alice@example.invalid", "another-password", is_staff=True)
+    alice.groups.add(managers)
+    alice.user_permissions.add(Permission.objects.get(content_type__app_label="packages_app", codename="view_package"))
+    return tokens
+
+
+def key_id(token: str) -> str:
+    return token.split("_")[1]
+
+
+def access_view() -> dict:
+    """Clusters, tokens, users, groups and the audit log as the database holds them (ids and times included),
+    and what each user may do."""
+    return {
+        "clusters": list(Cluster.objects.order_by("id").values()),
+        "rules": list(ClusterPackageRule.objects.order_by("package_name").values(
+            "cluster__name", "package_name", "versions")),
+        "tokens": list(ApiToken.objects.order_by("id").values()),
+        "users": list(User.objects.order_by("id").values()),
+        "groups": list(Group.objects.order_by("id").values()),
+        "memberships": sorted(User.groups.through.objects.values_list("user__username", "group__name")),
+        "may": {user.username: sorted(user.get_all_permissions()) for user in User.objects.all()},
+        "audit": list(AuditEvent.objects.order_by("id").values()),
+    }
+
+
+def renumber_content_types(app_label: str) -> None:
+    """Give the app's content types, and so its permissions, new ids: as another database numbers them."""
+    ContentType.objects.filter(app_label=app_label).delete()
+    ContentType.objects.clear_cache()
+    create_contenttypes(apps.get_app_config(app_label), verbosity=0)
+    create_permissions(apps.get_app_config(app_label), verbosity=0)
+
+
+def test_a_restore_brings_back_clusters_tokens_users_and_the_audit_log(client, tmp_path, settings):
+    publish(client, tmp_path, "hello", "1.0.0", 1)
+    publish(client, tmp_path, "world", "0.1.0", 2)
+    tokens = create_access(client)
+    edge_repo = cluster_repo(Client(headers=bearer(tokens["edge"])), "edge")
+    assert edge_repo.status_code == 200
+    before = access_view()
+    target = tmp_path / "backup"
+    locked = ensure_backend_lock()  # as the web and worker processes do when they start
+
+    report = run_json("backup", "--to", str(target))
+    assert (report["clusters"], report["tokens"], report["users"], report["groups"]) == (2, 5, 2, 1)
+    assert report["audit_events"] == len(before["audit"]) > 0
+    manifest_path = target / "manifests" / f"{report['snapshot']}.json"
+    manifest = json.loads(manifest_path.read_bytes())
+    assert manifest["contents"] == {"included": SECTIONS, "not_included": NOT_INCLUDED}
+    assert {"secret_key", "s3_credentials", "staging", "ingest_jobs_and_upload_sessions"} <= set(NOT_INCLUDED)
+    assert manifest["storage_lock"] == {"kind": "local", "identity": locked.identity, "url": "", "migrating_to": "",
+                                        "locked_at": locked.locked_at.isoformat()}
+    written = manifest_path.read_text() + (target / manifest["catalogue"]["path"]).read_text()
+    assert not any(token.split("_", 2)[2] in written for token in tokens.values()), "a token's secret was written"
+
+    empty_registry(settings, (tmp_path / "restored").as_uri())
+    # The restoring database numbers content types, and so permissions, its own way; and lacks one permission.
+    renumber_content_types("access")
+    Permission.objects.get(content_type__app_label="access", codename="view_cluster").delete()
+    restored = run_json("restore", "--from", str(target))
+    assert (restored["clusters"], restored["tokens"], restored["users"], restored["groups"]) == (2, 5, 2, 1)
+    assert restored["permissions_skipped"] == ["access.view_cluster"] and restored["lacked"] == []
+
+    after = access_view()
+    restore_event = after["audit"].pop()
+    assert (restore_event["action"], restore_event["actor"], restore_event["target"]) == (
+        "restore", "user:manage.py", str(target))
+    assert restore_event["details"]["snapshot"] == report["snapshot"]
+    for permissions in before["may"].values():  # alice's, through her group, and the superuser's
+        permissions.remove("access.view_cluster")
+    assert after == before
+
+    # What those rows are for: the cluster's token reads its repository as before, the revoked one stays revoked,
+    # and new rows are numbered after the restored ones.
+    assert cluster_repo(Client(headers=bearer(tokens["edge"])), "edge").content == edge_repo.content
+    refused = Client(headers=bearer(tokens["old"])).get("/api/v1/packages/")
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_token"
+    created = client.post("/api/v1/clusters/", data={"name": "new"}, content_type="application/json")
+    assert created.status_code == 201
+    assert Cluster.objects.get(name="new").pk > max(cluster["id"] for cluster in before["clusters"])
+    assert AuditEvent.objects.get(action="cluster_create", target="new").pk > restore_event["id"]
+
+
+def test_a_forced_restore_replaces_access_and_keeps_the_audit_log(client, tmp_path):
+    publish(client, tmp_path, "hello", "1.0.0", 1)
+    create_access(client)
+    target = tmp_path / "backup"
+    call_command("backup", "--to", str(target), stdout=StringIO())
+    backed_up = list(AuditEvent.objects.order_by("id").values())
+    # After the backup: a cluster, a token, a user who logged in; and two events the log no longer has.
+    client.post("/api/v1/clusters/", data={"name": "staging"}, content_type="application/json")
+    late = client.post("/api/v1/tokens/", data={"name": "late", "scope": "write"}, content_type="application/json")
+    Client().force_login(User.objects.create_user("mallory", password="mallory-password"))
+    later = list(AuditEvent.objects.filter(id__gt=backed_up[-1]["id"]).order_by("id").values())
+    assert len(later) == 2 and Session.objects.exists()
+    AuditEvent.objects.filter(id__in=[event["id"] for event in backed_up[:2]]).delete()
+
+    with pytest.raises(CommandError, match="not empty \\(.*, 3 clusters, 6 tokens, 3 users, 1 groups, "):
+        call_command("restore", "--from", str(target))
+    assert run_json("restore", "--from", str(target), "--force")["replaced"] is True
+
+    assert sorted(Cluster.objects.values_list("name", flat=True)) == ["edge", "prod"]
+    assert sorted(User.objects.values_list("username", flat=True)) == ["alice", "root"]
+    assert not Session.objects.exists()
+    refused = Client(headers=bearer(late.json()["token"])).get("/api/v1/packages/")
+    assert refused.status_code == 401
+    # The log keeps what it had, gains the backup's events it had lost, and records the restore.
+    events = list(AuditEvent.objects.order_by("created_at", "id").values())
+    assert events.pop()["action"] == "restore"
+    assert [drop_id(event) for event in events] == [drop_id(event) for event in backed_up + later]
+    assert [event["id"] for event in events[2:]] == [event["id"] for event in backed_up[2:] + later]
+
+
+def drop_id(row: dict) -> dict:
+    return {key: value for key, value in row.items() if key != "id"}
+
+
+def as_format_1(target, snapshot: str) -> None:
+    """Rewrite a snapshot as the first format had it: the catalogue's records only, no contents or storage lock."""
+    manifest_path = target / "manifests" / f"{snapshot}.json"
+    manifest = json.loads(manifest_path.read_bytes())
+    catalogue = target / manifest["catalogue"]["path"]
+    kept = b"".join(line for line in catalogue.read_bytes().splitlines(keepends=True)
+                    if json.loads(line)["type"] in ("blob", "package", "version", "link"))
+    catalogue.write_bytes(kept)
+    del manifest["contents"], manifest["storage_lock"]
+    manifest.update(
+        format_version=1,
+        counts={key: manifest["counts"][key] for key in ("packages", "versions", "blobs", "blob_bytes")},
+        catalogue={**manifest["catalogue"], "sha256": digest_of(hashlib.sha256(kept).hexdigest()), "size": len(kept)})
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+
+
+def test_a_backup_of_the_first_format_restores_its_catalogue_and_says_what_it_lacks(client, tmp_path, settings):
+    publish(client, tmp_path, "hello", "1.0.0", 1)
+    before = catalogue_view(client)
+    target = tmp_path / "backup"
+    as_format_1(target, run_json("backup", "--to", str(target))["snapshot"])
+    # The clusters, tokens and users the registry has are no reason to refuse: such a backup does not replace them.
+    empty_registry(settings, (tmp_path / "restored").as_uri(), keep_access=True)
+
+    out, err = StringIO(), StringIO()
+    call_command("restore", "--from", str(target), stdout=out, stderr=err)
+    assert "Restored snapshot" in out.getvalue()
+    assert "The backup does not hold clusters, tokens, users, audit_log (it was made by an older registry)" in (
+        err.getvalue())
+    assert catalogue_view(client) == before
+    lacked = ["clusters", "tokens", "users", "audit_log"]
+    assert OperationRun.objects.get(kind="restore").summary["lacked"] == lacked
+    assert AuditEvent.objects.get(action="restore").details["lacked"] == lacked

@@ -5,13 +5,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from access import audit
-from access.auth import Principal
+from access.auth import OPERATOR
 from access.clusters import find_cluster
 from access.models import ApiToken, AuditEvent
 from access.tokens import create_token, find_token, revoke_token
 from dcos_bundle.errors import RegistryError
-
-OPERATOR = Principal("user", "manage.py", ApiToken.Scope.ADMIN)
 
 
 class Command(BaseCommand):

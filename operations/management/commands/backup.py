@@ -6,8 +6,9 @@ from operations.backup import BackupError, backup
 
 
 class Command(BaseCommand):
-    help = ("Back up the catalogue (read in one consistent snapshot) and every blob it uses into a directory or "
-            "s3://bucket/prefix, while the registry keeps running.")
+    help = ("Back up the registry (the catalogue, clusters, tokens, users and groups, and the audit log, read in one "
+            "consistent snapshot) and every blob the catalogue uses into a directory or s3://bucket/prefix, while "
+            "the registry keeps running.")
 
     def add_arguments(self, parser):
         parser.add_argument("--to", required=True, dest="target", metavar="DIR|s3://bucket/prefix",
@@ -25,5 +26,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.to_json()))
         else:
             self.stdout.write(f"Backed up snapshot {report.snapshot} to {report.target}: {report.packages} packages, "
-                              f"{report.versions} versions, {report.blobs} blobs ({report.blob_bytes} bytes); "
-                              f"copied {report.blobs_copied} blobs ({report.bytes_copied} bytes).")
+                              f"{report.versions} versions, {report.blobs} blobs ({report.blob_bytes} bytes), "
+                              f"{report.clusters} clusters, {report.tokens} tokens, {report.users} users, "
+                              f"{report.groups} groups, {report.audit_events} audit events; copied "
+                              f"{report.blobs_copied} blobs ({report.bytes_copied} bytes).")
