@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from access.models import ApiToken
 from blobs.models import Blob, StorageBackend
 from blobs.store import blob_store
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
@@ -116,7 +117,7 @@ def test_a_restore_writes_the_index_of_the_catalogue_it_restores(client, tmp_pat
     assert index() == backed_up
 
     # Into a new registry, from nothing.
-    for model in (VersionBlob, PackageVersion, Package, IngestJob, Blob, StorageBackend):
+    for model in (VersionBlob, PackageVersion, Package, IngestJob, Blob, StorageBackend, ApiToken):
         model.objects.all().delete()
     settings.STORAGE_URL = (tmp_path / "restored").as_uri()
     blob_store.cache_clear()
