@@ -1,5 +1,5 @@
 """GET /repo as Cosmos reads it: the Universe generator's outputs for every DC/OS version, URL and image
-rewriting, content negotiation, gzip, ETags, and a cache that follows the catalogue."""
+rewriting, content negotiation, gzip, ETags (the parts are tested one by one in tests/packages_app/repo/)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 from collections import defaultdict
 
 import pytest
-from django.db import DatabaseError
 from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -16,11 +15,9 @@ from referencing.jsonschema import DRAFT4
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE, METADATA_MEMBER
 from dcos_bundle.universe.migrate import metadata_from_package_directory
 from dcos_bundle.writer import BundleWriter
-from packages_app import universe_repo
 from packages_app.coordinates import registry_host, resource_path, resource_url
 from packages_app.models import Package, PackageVersion
-from packages_app.universe_repo import accepted_repo_versions, dcos_version, package_entry
-from tests.bundles import AssetSpec, make_bundle, package_metadata
+from tests.bundles import make_bundle
 from tests.corpus import SCHEMA_DIR, UNIVERSE_DIR, package_dirs, revision_id
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -186,61 +183,6 @@ def test_stored_assets_and_images_point_at_this_registry(client, tmp_path):
     assert client.get(resource_path("hello", "1.0.0", asset.digest, "payload.tgz")).status_code == 200
 
 
-def test_every_kind_of_asset_url_is_rewritten_and_only_stored_ones():
-    metadata = {
-        "packagingVersion": "3.0", "name": "demo", "version": "2.0", "maintainer": "m", "description": "d",
-        "tags": [], "minDcosReleaseVersion": "1.10",
-        "resource": {
-            "images": {"icon-small": "https://x.invalid/icons/small.png",
-                       "screenshots": ["https://x.invalid/shot.png", "https://x.invalid/not-stored.png"]},
-            "assets": {"uris": {"jar": "https://x.invalid/a/demo.jar"},
-                       "container": {"docker": {"main": "registry.example:5000/team/demo:2.0", "side": "busybox"}}},
-            "cli": {"binaries": {"linux": {"x86-64": {"kind": "executable", "url": "https://x.invalid/a/demo.jar",
-                                                      "contentHash": []}}}},
-        },
-    }
-    assets = {"https://x.invalid/icons/small.png": "sha256:" + "1" * 64,
-              "https://x.invalid/shot.png": "sha256:" + "2" * 64,
-              "https://x.invalid/a/demo.jar": "sha256:" + "3" * 64}
-    images = {"registry.example:5000/team/demo:2.0": "sha256:" + "4" * 64}
-    entry = package_entry("demo", "2.0", 7, metadata, assets, images)
-    resource = entry.package["resource"]
-    assert resource["images"]["icon-small"] == resource_url("demo", "2.0", "sha256:" + "1" * 64, "small.png")
-    assert resource["images"]["screenshots"] == [resource_url("demo", "2.0", "sha256:" + "2" * 64, "shot.png"),
-                                                 "https://x.invalid/not-stored.png"]
-    jar = resource_url("demo", "2.0", "sha256:" + "3" * 64, "demo.jar")
-    assert resource["assets"]["uris"]["jar"] == resource["cli"]["binaries"]["linux"]["x86-64"]["url"] == jar
-    assert resource["assets"]["container"]["docker"] == {"main": f"{registry_host()}/team/demo@sha256:{'4' * 64}",
-                                                         "side": "busybox"}
-    assert entry.package["releaseVersion"] == 7 and entry.min_dcos == (1, 10)
-    assert metadata["resource"]["images"]["icon-small"] == "https://x.invalid/icons/small.png", "stored row changed"
-
-
-def test_accept_parsing():
-    v = REPO_TYPE.format
-    assert accepted_repo_versions(None) == {"v3": 1.0, "v4": 1.0, "v5": 1.0}
-    assert accepted_repo_versions("application/json") == {}
-    assert accepted_repo_versions(f"{v('v4')}, {v('v3')};q=0.5") == {"v4": 1.0, "v3": 0.5}
-    # The most specific range decides: here v5 is refused although */* takes anything.
-    assert accepted_repo_versions(f"*/*, {v('v5')};q=0") == {"v3": 1.0, "v4": 1.0}
-    assert accepted_repo_versions("application/vnd.dcos.universe.repo+json;q=0.3") == dict.fromkeys(
-        ("v3", "v4", "v5"), 0.3)
-    assert accepted_repo_versions('Application/VND.dcos.universe.repo+JSON; version="v4" ;Charset=UTF-8') == {
-        "v4": 1.0}
-    assert accepted_repo_versions(f"{v('v4')};level=1, {v('v9')}, {v('v3')};q=abc") == {}
-    assert (dcos_version("cosmos/0.6.0 dcos/1.10.2"), dcos_version("cosmos/0.6.0"), dcos_version(None)) == (
-        (1, 10, 2), None, None)
-
-
-@pytest.fixture
-def hello(client, tmp_path):
-    assets = [AssetSpec("payload", "payload.tgz", 1000, 1)]
-    metadata = {**package_metadata("hello", "1.0.0", assets, []), "minDcosReleaseVersion": "1.9"}
-    built = make_bundle(tmp_path / "hello", assets=assets, images=[], metadata=metadata)
-    assert upload(client, built.path)["state"] == "succeeded"
-    return built
-
-
 @pytest.mark.parametrize("accept, dcos, served", [
     (COSMOS_ACCEPT, None, "v5"),
     (None, None, "v5"),
@@ -335,35 +277,3 @@ def test_etag_answers_304_and_head_answers_headers(client, hello):
     assert (head["ETag"], head["Content-Length"], head["Content-Type"]) == (
         etag, str(len(first.content)), first["Content-Type"])
     assert client.post("/repo").status_code == 405
-
-
-def test_the_cache_follows_publishing_and_removal(client, hello, tmp_path):
-    before = get_repo(client)
-    assert set(packages_of(before)) == {("hello", "1.0.0")}
-    assert get_repo(client)["ETag"] == before["ETag"]
-
-    built = make_bundle(tmp_path / "v2", version="2.0.0", images=[])
-    assert upload(client, built.path)["state"] == "succeeded"
-    after_publish = get_repo(client, HTTP_IF_NONE_MATCH=before["ETag"])
-    assert after_publish.status_code == 200
-    assert set(packages_of(after_publish)) == {("hello", "1.0.0"), ("hello", "2.0.0")}
-
-    PackageVersion.objects.get(package__name="hello", version="1.0.0").delete()
-    after_delete = get_repo(client, HTTP_IF_NONE_MATCH=after_publish["ETag"])
-    assert after_delete.status_code == 200
-    assert set(packages_of(after_delete)) == {("hello", "2.0.0")}
-    assert after_delete["ETag"] not in (before["ETag"], after_publish["ETag"])
-
-
-def test_a_database_outage_serves_the_last_rendering(client, hello, monkeypatch):
-    def unavailable():
-        raise DatabaseError("connection refused")
-
-    served = get_repo(client)
-    monkeypatch.setattr(universe_repo._RepoCache, "current_generation", staticmethod(unavailable))
-    assert get_repo(client).content == served.content
-    # A process that never read the catalogue has nothing to fall back on: 503 in Cosmos's error shape.
-    monkeypatch.setattr(universe_repo, "_cache", universe_repo._RepoCache())
-    response = get_repo(client)
-    assert (response.status_code, response["Content-Type"]) == (503, ERROR_TYPE)
-    assert response.json()["type"] == "ServiceUnavailable"
