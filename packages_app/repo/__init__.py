@@ -10,8 +10,9 @@ rendered ``repo-up-to-<X.Y>.json``:
 - below DC/OS 1.10, double quotes in config descriptions and string defaults are escaped once more
   (Cosmos before 1.10 unescaped them once too often when rendering).
 
-Each package is its stored metadata plus our ``releaseVersion``, with every URL and image the version
-stored pointing at this registry. ``selected`` is left out: it is the repository's to set and we
+Each package is its stored metadata plus our ``releaseVersion`` (its rank in the default version's order,
+so that Cosmos installs the registry's default version; see ``render``), with every URL and image the
+version stored pointing at this registry. ``selected`` is left out: it is the repository's to set and we
 select nothing (Cosmos reads a missing ``selected`` as false).
 
 One module per concern: ``negotiation`` (Accept, Accept-Encoding, If-None-Match), ``dcos_rules``

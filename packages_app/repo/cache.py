@@ -16,7 +16,7 @@ from django.db.models import Count, Max, Sum
 from django.db.models.signals import post_delete, post_save
 
 from access.clusters import EVERYTHING, Visibility
-from packages_app.models import PackageVersion
+from packages_app.models import Package, PackageVersion
 
 from .dcos_rules import escapes_quotes
 from .render import Entry, load_entries, render
@@ -37,8 +37,8 @@ class Rendered:
 class RepoCache:
     """The catalogue ready to serve, and its rendered variants, for one catalogue generation.
 
-    The generation is read from the database (one aggregate query) at most every REPO_FRESHNESS_SECONDS,
-    so a web process notices a publish or a removal by another process within that time, and one by
+    The generation is read from the database (two small queries) at most every REPO_FRESHNESS_SECONDS,
+    so a web process notices a publish, a removal or a pin by another process within that time, and one by
     itself at once (``expire``, connected to the model signals by ``connect_signals``). Cosmos caches a
     repository for a minute anyway. Kept in process memory rather than in Django's cache: the values are
     megabytes. Variants are few (clients whose DC/OS versions let through the same packages share one)
@@ -58,7 +58,9 @@ class RepoCache:
         # catches a removal racing a late-committing publish, the newest time a database that was reset.
         state = PackageVersion.objects.aggregate(count=Count("id"), last=Max("id"), total=Sum("id"),
                                                  newest=Max("published_at"))
-        return (*state.values(), settings.PUBLIC_BASE_URL)
+        # Pinned versions decide releaseVersions; operators pin a few, so they are read whole.
+        pins = tuple(Package.objects.exclude(pinned_version="").order_by("pk").values_list("pk", "pinned_version"))
+        return (*state.values(), pins, settings.PUBLIC_BASE_URL)
 
     def expire(self, **_) -> None:
         self._checked_at = float("-inf")
@@ -113,3 +115,4 @@ def connect_signals() -> None:
     """A change this process makes to the catalogue is served at once (called from the app's ``ready``)."""
     post_save.connect(repo_cache.expire, sender=PackageVersion, dispatch_uid="universe-repo-expire-save")
     post_delete.connect(repo_cache.expire, sender=PackageVersion, dispatch_uid="universe-repo-expire-delete")
+    post_save.connect(repo_cache.expire, sender=Package, dispatch_uid="universe-repo-expire-pin")

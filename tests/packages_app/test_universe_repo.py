@@ -106,12 +106,49 @@ def key_order(document) -> list:
     return []
 
 
+def expected_repo(stem: str, last_revision: dict[tuple[str, str], int]) -> dict[tuple[str, str], dict]:
+    """The generator's packages of ``stem`` whose revisions were uploaded last (a replaced one is gone from our
+    catalogue), by (name, version)."""
+    return {
+        (package["name"], package["version"]): package
+        for package in json.loads(gzip.decompress((EXPECTED_DIR / f"{stem}.json.gz").read_bytes()))["packages"]
+        if package["releaseVersion"] == last_revision.get((package["name"], package["version"]))
+    }
+
+
+def registry_order(client, name: str) -> list[str]:
+    """A package's versions in the order the registry ranks them, its default last, from the catalogue API
+    (as ``client`` sees it; none when it sees none)."""
+    response = client.get(f"/api/v1/packages/{name}/")
+    if response.status_code == 404:
+        return []
+    package = response.json()
+    default = package["default_version"]
+    return [version["version"] for version in package["versions"] if version["version"] != default] + [default]
+
+
+def release_order_problems(served: dict[tuple[str, str], dict], orders: dict[str, list[str]]) -> list[str]:
+    """Where the releaseVersions a repository gives a package's versions disagree with the registry's order."""
+    by_package: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for (name, version), package in served.items():
+        by_package[name].append((package["releaseVersion"], version))
+    problems = []
+    for name, numbered in sorted(by_package.items()):
+        ranked = [version for _, version in sorted(numbered)]
+        if len({number for number, _ in numbered}) != len(numbered):
+            problems.append(f"{name}: two versions share a releaseVersion: {sorted(numbered)}")
+        elif ranked != [version for version in orders[name] if version in ranked]:
+            problems.append(f"{name}: releaseVersions rank {ranked}, the registry {orders[name]}")
+    return problems
+
+
 def test_every_corpus_revision_is_served_as_the_universe_generator_served_it(client, tmp_path):
     """All 361 revisions uploaded as metadata-only bundles, then /repo for each DC/OS version the generator
-    rendered: same Content-Type, same packages, valid against the same repository schema."""
+    rendered: same Content-Type, same packages, valid against the same repository schema; and releaseVersions
+    that make Cosmos install the registry's default version."""
     last_revision: dict[tuple[str, str], int] = {}
-    release_versions: dict[tuple[str, str], int] = {}
     uploaded: dict[str, list[int]] = defaultdict(list)
+    last_upload: dict[str, str] = {}
     for directory in package_dirs():  # per package, in revision order
         metadata = metadata_from_package_directory(directory)
         key = (metadata["name"], metadata["version"])
@@ -119,11 +156,18 @@ def test_every_corpus_revision_is_served_as_the_universe_generator_served_it(cli
         job = upload(client, bundle, replace=key in last_revision)
         assert job["state"] == "succeeded", (revision_id(directory), job["error"])
         last_revision[key] = int(directory.name)
-        release_versions[key] = job["result"]["release_version"]
         uploaded[key[0]].append(job["result"]["release_version"])
+        last_upload[key[0]] = key[1]
     assert len(last_revision) == 356  # five versions were uploaded twice, the second time replacing the first
     for name, numbers in uploaded.items():
         assert numbers == sorted(set(numbers)), f"{name}: release versions not increasing in upload order: {numbers}"
+
+    orders = {name: registry_order(client, name) for name in uploaded}
+    # Numbered in upload order, as a Universe repository numbers its revisions, /repo would have made Cosmos
+    # install another version than the registry's default for these packages (of those with several versions).
+    assert sum(len(order) > 1 for order in orders.values()) == 63
+    assert sorted(name for name, order in orders.items() if order[-1] != last_upload[name]) == [
+        "avi", "kibana", "portworx"]
 
     problems = []
     for stem, dcos in [("universe", None)] + [(f"repo-up-to-{version}", version) for version in DCOS_VERSIONS]:
@@ -131,16 +175,8 @@ def test_every_corpus_revision_is_served_as_the_universe_generator_served_it(cli
         content_type = (EXPECTED_DIR / f"{stem}.content_type").read_text()
         assert (response.status_code, response["Content-Type"]) == (200, content_type), stem
         ours = packages_of(response)
-        # A replaced revision is gone from our catalogue: compare with the revision that replaced it.
-        expected = {
-            (package["name"], package["version"]): package
-            for package in json.loads(gzip.decompress((EXPECTED_DIR / f"{stem}.json.gz").read_bytes()))["packages"]
-            if package["releaseVersion"] == last_revision[(package["name"], package["version"])]
-        }
-        problems += [f"{stem}: {problem}" for problem in differences(ours, expected)]
-        problems += [f"{stem}: {key} has releaseVersion {package['releaseVersion']}, published as "
-                     f"{release_versions[key]}" for key, package in ours.items()
-                     if package["releaseVersion"] != release_versions[key]]
+        problems += [f"{stem}: {problem}" for problem in differences(ours, expected_repo(stem, last_revision))]
+        problems += [f"{stem}: {problem}" for problem in release_order_problems(ours, orders)]
         problems += [f"{stem}: schema: {error.message[:200]}"
                      for error in repo_validator(content_type).iter_errors(response.json())]
     assert not problems, "\n".join(problems[:40])
