@@ -126,7 +126,9 @@ def _load_catalogue(location: BackupLocation, manifest: dict, report: RestoreRep
                 report.blob_bytes += sum(record["size"] for record in batch)
             elif kind == "package":
                 packages = Package.objects.bulk_create([
-                    Package(name=record["name"], last_release_version=record["last_release_version"])
+                    # Backups made before default versions could be pinned have no pin.
+                    Package(name=record["name"], last_release_version=record["last_release_version"],
+                            pinned_version=record.get("pinned_version", ""))
                     for record in batch])
                 _keep_times(Package, packages, batch, ("created_at", "updated_at"))
                 package_ids.update((package.name, package.pk) for package in packages)
