@@ -85,6 +85,7 @@ class AuditEvent(models.Model):
     class Action(models.TextChoices):
         UPLOAD = "upload"
         REMOVE_VERSION = "remove_version"
+        DEFAULT_VERSION = "default_version"
         JOB_CANCEL = "job_cancel"
         JOB_RETRY = "job_retry"
         CLUSTER_CREATE = "cluster_create"

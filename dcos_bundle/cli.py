@@ -6,6 +6,7 @@
     dcos-registry describe --package-name P --package-version V
     dcos-registry list [WORD ...]        (also: search [WORD ...]; every word must match)
     dcos-registry remove --package-name P --package-version V
+    dcos-registry set-default --package-name P (--package-version V | --unset)
     dcos-registry jobs [--state S] [--package P] [--limit N]
 
 The verbs from add on talk to a running registry: --registry URL and --token TOKEN, else
@@ -214,6 +215,29 @@ def show_remove(result: dict) -> str:
             f"{len(result['garbage_blobs'])} blobs are left for the garbage collector.")
 
 
+def add_set_default_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--package-name", required=True)
+    choice = parser.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--package-version", help="The published version Cosmos installs when no version is asked "
+                        "for, whatever the version order.")
+    choice.add_argument("--unset", action="store_true", help="Remove the pin: the highest version is the default.")
+    add_connection_arguments(parser)
+
+
+def run_set_default(options) -> dict:
+    registry = registry_of(options)
+    if options.unset:
+        return registry.unpin_default_version(options.package_name)
+    return registry.pin_default_version(options.package_name, options.package_version)
+
+
+def show_set_default(package: dict) -> str:
+    if package["pinned_version"]:
+        return f"Package [{package['name']}] defaults to version [{package['pinned_version']}] (pinned)."
+    return (f"Package [{package['name']}] has no pinned version: it defaults to its highest version "
+            f"[{package['default_version']}].")
+
+
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("words", nargs="*", metavar="WORD",
                         help="Only packages matching every word, each in the name, description or tags.")
@@ -295,6 +319,8 @@ VERBS = {
     "describe": Verb(add_version_arguments, run_describe, show_describe, "Show a published version."),
     "list": Verb(add_list_arguments, run_list, show_list, "List or search the catalogue.", ("search",)),
     "remove": Verb(add_version_arguments, run_remove, show_remove, "Remove a published version."),
+    "set-default": Verb(add_set_default_arguments, run_set_default, show_set_default,
+                        "Pin the version Cosmos installs by default, or unpin it (--unset)."),
     "jobs": Verb(add_jobs_arguments, run_jobs, show_jobs, "List ingest jobs, newest first."),
 }
 

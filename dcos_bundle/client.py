@@ -1,5 +1,5 @@
 """A client of a running registry's API: what the `dcos-registry` verbs add, describe, list,
-remove and jobs speak. Plain Python (requests, no Django).
+remove, set-default and jobs speak. Plain Python (requests, no Django).
 
 Every refusal of the registry becomes an RegistryError with the registry's own code, message and
 details, so the command prints exactly what the registry said. The token is sent, never shown.
@@ -210,6 +210,12 @@ class Registry:
     def remove_version(self, name: str, version: str) -> dict:
         return self.call("DELETE", _version_path(name, version)).json()
 
+    def pin_default_version(self, name: str, version: str) -> dict:
+        return self.call("PUT", _default_version_path(name), json={"version": version}).json()
+
+    def unpin_default_version(self, name: str) -> dict:
+        return self.call("DELETE", _default_version_path(name)).json()
+
     # Jobs
 
     def job(self, job_id: str) -> dict:
@@ -256,6 +262,10 @@ class Registry:
 
 def _version_path(name: str, version: str) -> str:
     return f"/api/v1/packages/{quote(name, safe='')}/versions/{quote(version, safe='')}/"
+
+
+def _default_version_path(name: str) -> str:
+    return f"/api/v1/packages/{quote(name, safe='')}/default-version/"
 
 
 def _session_path(session_id: str) -> str:

@@ -428,10 +428,11 @@ def _write_catalogue(writer: _HashingWriter, report: BackupReport) -> list[tuple
         writer.write_record({"type": "blob", "digest": digest, "size": size, "media_type": media_type})
         blobs.append((digest, size))
         report.blob_bytes += size
-    for name, last_release, created, updated in Package.objects.order_by("name").values_list(
-            "name", "last_release_version", "created_at", "updated_at").iterator(BATCH):
+    for name, last_release, pinned, created, updated in Package.objects.order_by("name").values_list(
+            "name", "last_release_version", "pinned_version", "created_at", "updated_at").iterator(BATCH):
         writer.write_record({"type": "package", "name": name, "last_release_version": last_release,
-                             "created_at": created.isoformat(), "updated_at": updated.isoformat()})
+                             "pinned_version": pinned, "created_at": created.isoformat(),
+                             "updated_at": updated.isoformat()})
         report.packages += 1
     # The metadata as the database holds it, text not parsed, so that it is restored byte for byte.
     versions = PackageVersion.objects.order_by("package__name", "release_version").annotate(

@@ -234,7 +234,9 @@ def _load_blobs(batch: list[dict], loading: _Loading, report: RestoreReport) -> 
 
 def _load_packages(batch: list[dict], loading: _Loading, report: RestoreReport) -> None:
     packages = Package.objects.bulk_create([
-        Package(name=record["name"], last_release_version=record["last_release_version"]) for record in batch])
+        # Backups made before default versions could be pinned have no pin.
+        Package(name=record["name"], last_release_version=record["last_release_version"],
+                pinned_version=record.get("pinned_version", "")) for record in batch])
     _keep_times(Package, packages, batch, ("created_at", "updated_at"))
     loading.packages.update((package.name, package.pk) for package in packages)
     report.packages += len(batch)

@@ -1,4 +1,5 @@
-"""Catalogue operations: what a version consists of, and removing one. Plain functions for views and commands."""
+"""Catalogue operations: what a version consists of, a package's default version, removing a version.
+Plain functions for views, the admin and commands."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dcos_bundle.universe.resource import file_name_of
 from packages_app.models import Package, PackageVersion, VersionBlob
 
 from .coordinates import registry_host, resource_url, split_reference
-from .versions import sorted_versions
+from .versions import default_version, sorted_versions
 
 
 def find_package(name: str, visibility: Visibility = EVERYTHING) -> Package:
@@ -42,31 +43,69 @@ SUMMARY_FIELDS = ("id", "package_id", "version", "release_version", "packaging_v
                   "framework", "published_at")
 
 
+def visible_pin(package: Package, visibility: Visibility = EVERYTHING) -> str:
+    """The package's pinned version as the caller sees it: "" when there is none or the caller may not see it."""
+    return package.pinned_version if visibility.allows(package.name, package.pinned_version) else ""
+
+
 def package_summaries(packages: list[Package], visibility: Visibility = EVERYTHING) -> list[dict]:
     """Each package with its versions the caller may see (ordered) and its default version's description,
     tags, kind.
 
-    Two light queries for a whole page, however many versions the packages have: the version
-    numbers first, then only the default versions' fields.
+    The default version is the pinned one, else the highest one the caller sees: the one /repo gives
+    the highest releaseVersion, so the one Cosmos installs when no version is asked for. Two light
+    queries for a whole page, however many versions the packages have: the version numbers first,
+    then only the default versions' fields.
     """
     numbers: dict[int, dict[str, int]] = {package.pk: {} for package in packages}
     visible = visibility.versions(PackageVersion.objects.filter(package__in=packages))
-    for package_id, number, pk in visible.values_list(
-            "package_id", "version", "pk"):
+    for package_id, number, pk in visible.values_list("package_id", "version", "pk"):
         numbers[package_id][number] = pk
-    ordered = {package_id: sorted_versions(list(versions)) for package_id, versions in numbers.items()}
+    chosen = {package.pk: default_version(numbers[package.pk], package.pinned_version) for package in packages}
     defaults = PackageVersion.objects.only(*SUMMARY_FIELDS).in_bulk(
-        [numbers[package_id][versions[-1]] for package_id, versions in ordered.items() if versions]
+        [numbers[package_id][number] for package_id, number in chosen.items() if number is not None]
     )
     summaries = []
     for package in packages:
-        default = defaults[numbers[package.pk][ordered[package.pk][-1]]]
+        default = defaults[numbers[package.pk][chosen[package.pk]]]
         summaries.append({
-            "name": package.name, "default_version": default.version, "versions": ordered[package.pk],
+            "name": package.name, "default_version": default.version,
+            "pinned_version": visible_pin(package, visibility) or None,
+            "versions": sorted_versions(numbers[package.pk]),
             "description": default.description, "tags": default.tags, "framework": default.framework,
             "packaging_version": default.packaging_version, "updated_at": package.updated_at,
         })
     return summaries
+
+
+def _locked_package(name: str, visibility: Visibility) -> Package:
+    # Locked as publishing and removal lock it: a version cannot disappear while it is being pinned.
+    return Package.objects.select_for_update().get(pk=find_package(name, visibility).pk)
+
+
+def pin_default_version(name: str, version: str, visibility: Visibility = EVERYTHING) -> str:
+    """Make ``version`` the package's default, whatever the version order; answer the pin it replaced ("")."""
+    with transaction.atomic():
+        package = _locked_package(name, visibility)
+        find_version(name, version, visibility)
+        previous = package.pinned_version
+        package.pinned_version = version
+        package.save(update_fields=["pinned_version", "updated_at"])
+    return previous
+
+
+def unpin_default_version(name: str, visibility: Visibility = EVERYTHING) -> str:
+    """The highest version is the package's default again; answer the pin that was removed ("" for none).
+
+    A pin the caller may not see is not its to remove: for it, there is none.
+    """
+    with transaction.atomic():
+        package = _locked_package(name, visibility)
+        previous = visible_pin(package, visibility)
+        if previous:
+            package.pinned_version = ""
+            package.save(update_fields=["pinned_version", "updated_at"])
+    return previous
 
 
 @dataclass(frozen=True)
@@ -104,10 +143,14 @@ def remove_version(version: PackageVersion) -> list[str]:
     Those blobs are garbage from now on: the garbage collector deletes them after its
     protection window, never while another version or a running ingest needs them.
     """
-    # The package row stays, even without versions, so its release numbers keep growing.
+    # The package row stays, even without versions, so its publication numbers keep growing.
     with transaction.atomic():
+        package = Package.objects.select_for_update().get(pk=version.package_id)
         digests = set(VersionBlob.objects.filter(version=version).values_list("blob_id", flat=True))
         version.delete()
+        if package.pinned_version == version.version:
+            package.pinned_version = ""
+            package.save(update_fields=["pinned_version", "updated_at"])
         still_used = set(VersionBlob.objects.filter(blob_id__in=digests).values_list("blob_id", flat=True))
     return sorted(digests - still_used)
 

@@ -1,4 +1,4 @@
-"""The catalogue REST API: search packages, read packages and versions, remove a version."""
+"""The catalogue REST API: search packages, read packages and versions, pin a default version, remove a version."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from access import audit
 from access.models import AuditEvent
 from packages_app.models import Package, PackageVersion
 
-from .catalogue import SUMMARY_FIELDS, find_package, find_version, package_summaries, remove_version
-from .serializers import PackageDetailSerializer, PackageSummarySerializer, VersionDetailSerializer
+from .catalogue import (SUMMARY_FIELDS, find_package, find_version, package_summaries, pin_default_version,
+                        remove_version, unpin_default_version)
+from .serializers import (DefaultVersionSerializer, PackageDetailSerializer, PackageSummarySerializer,
+                          PinRequestSerializer, VersionDetailSerializer)
 
 ORDERINGS = {"name": "name", "-name": "-name", "updated": "updated_at", "-updated": "-updated_at"}
 
@@ -65,6 +67,40 @@ class PackageDetail(generics.RetrieveAPIView):
         return Response(PackageDetailSerializer(summary, context=context).data)
 
 
+class DefaultVersion(generics.GenericAPIView):
+    """A package's default version: the highest version unless an operator pinned another.
+
+    PUT pins a published version (it gets the highest releaseVersion in every repository, so Cosmos
+    installs it when no version is asked for); DELETE removes the pin. Both are audited.
+    """
+
+    serializer_class = DefaultVersionSerializer
+
+    def answer(self, name: str) -> Response:
+        package = find_package(name, self.request.user.visibility)
+        [summary] = package_summaries([package], self.request.user.visibility)
+        return Response(self.get_serializer(summary).data)
+
+    def get(self, request, name: str):
+        return self.answer(name)
+
+    @extend_schema(request=PinRequestSerializer)
+    def put(self, request, name: str):
+        body = PinRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = body.validated_data["version"]
+        previous = pin_default_version(name, version, request.user.visibility)
+        audit.record_request(request, AuditEvent.Action.DEFAULT_VERSION, name, version=version,
+                             previous=previous or None)
+        return self.answer(name)
+
+    def delete(self, request, name: str):
+        previous = unpin_default_version(name, request.user.visibility)
+        if previous:
+            audit.record_request(request, AuditEvent.Action.DEFAULT_VERSION, name, version=None, previous=previous)
+        return self.answer(name)
+
+
 class VersionDetail(generics.RetrieveDestroyAPIView):
     """One version; DELETE removes it (its blobs become garbage for GC unless others use them)."""
 
@@ -83,5 +119,6 @@ class VersionDetail(generics.RetrieveDestroyAPIView):
 urlpatterns = [
     path("packages/", PackageList.as_view(), name="package-list"),
     path("packages/<str:name>/", PackageDetail.as_view(), name="package-detail"),
+    path("packages/<str:name>/default-version/", DefaultVersion.as_view(), name="default-version"),
     path("packages/<str:name>/versions/<str:version>/", VersionDetail.as_view(), name="version-detail"),
 ]

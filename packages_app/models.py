@@ -10,8 +10,13 @@ from .fields import ExactJSONField
 
 class Package(models.Model):
     name = models.CharField(max_length=255, unique=True)
-    # Release versions only grow, also when a version is replaced or removed.
+    # Publication numbers only grow, also when a version is replaced or removed.
     last_release_version = models.IntegerField(default=-1)
+    pinned_version = models.CharField(
+        max_length=255, blank=True,
+        help_text="The default version, chosen by an operator over the highest one (when the package's version "
+                  "scheme changed); empty: the highest version is the default. Removing that version clears it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -28,8 +33,12 @@ class PackageVersion(models.Model):
     package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="versions")
     version = models.CharField(max_length=255)
     packaging_version = models.CharField(max_length=8)
-    # Assigned by the registry in publication order, as a Universe repository does.
-    release_version = models.PositiveIntegerField()
+    # /repo's releaseVersion is not this: it ranks the versions a cluster sees in the default version's order
+    # (packages_app.versions.release_order), so that Cosmos installs the default version.
+    release_version = models.PositiveIntegerField(
+        help_text="The publication number: grows with every publication of the package (a replace gets a new "
+                  "one) and is never reused.",
+    )
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
     framework = models.BooleanField(default=False)

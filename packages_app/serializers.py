@@ -9,21 +9,33 @@ def version_url(request, name: str, version: str) -> str:
     return reverse("version-detail", kwargs={"name": name, "version": version}, request=request)
 
 
-class PackageSummarySerializer(serializers.Serializer):
-    """A package as listed (see ``catalogue.package_summaries``): its default, highest version speaks for it."""
+class DefaultVersionSerializer(serializers.Serializer):
+    """A package's default version, and the pin that chose it if any."""
 
     name = serializers.CharField()
     url = serializers.SerializerMethodField()
-    default_version = serializers.CharField()
+    default_version = serializers.CharField(
+        help_text="The pinned version, else the highest: the one Cosmos installs when no version is asked for.")
+    pinned_version = serializers.CharField(
+        allow_null=True, help_text="The version an operator made the default over the highest one; null: none.")
+
+    def get_url(self, summary: dict) -> str:
+        return reverse("package-detail", kwargs={"name": summary["name"]}, request=self.context.get("request"))
+
+
+class PinRequestSerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=255, help_text="A published version of the package.")
+
+
+class PackageSummarySerializer(DefaultVersionSerializer):
+    """A package as listed (see ``catalogue.package_summaries``): its default version speaks for it."""
+
     versions = serializers.ListField(child=serializers.CharField(), help_text="Lowest first.")
     description = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
     framework = serializers.BooleanField()
     packaging_version = serializers.CharField()
     updated_at = serializers.DateTimeField()
-
-    def get_url(self, summary: dict) -> str:
-        return reverse("package-detail", kwargs={"name": summary["name"]}, request=self.context.get("request"))
 
 
 class VersionSummarySerializer(serializers.ModelSerializer):

@@ -4,12 +4,17 @@ The rule (documented in docs/catalogue-api.md): a version splits at ``.``, ``-``
 parts, compared left to right; numeric parts compare as numbers and rank above words, words
 compare case-insensitively; where one version runs out of parts first, the missing part ranks
 between words and numbers. So ``1.10 > 1.9``, ``2.3.0-1.1.0 > 2.3.0`` (a packaging revision),
-``1.0.0 > 1.0.0-beta`` (a pre-release), ``1.0.0-rc2 > 1.0.0-rc1``.
+``1.0.0 > 1.0.0-beta`` (a pre-release), ``1.0.0-rc2 > 1.0.0-rc1``. Versions the rule finds equal
+(``1.0`` and ``1.00``) are ordered as strings, so the order never depends on where the list came from.
+
+An operator may pin a package's default version (when a package's version scheme changed and
+a newer release carries a lower number): the pinned version then ranks above all others.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 _SEPARATORS = re.compile(r"[.+-]")
 _PIECES = re.compile(r"\d+|\D+")
@@ -28,13 +33,28 @@ def compare_padded(key: tuple, length: int) -> tuple:
     return key + ((_MISSING, 0, ""),) * (length - len(key))
 
 
-def highest(versions: list[str]) -> str | None:
-    if not versions:
-        return None
-    length = max(len(version_key(version)) for version in versions)
-    return max(versions, key=lambda version: compare_padded(version_key(version), length))
-
-
-def sorted_versions(versions: list[str]) -> list[str]:
+def sorted_versions(versions: Iterable[str]) -> list[str]:
+    """Lowest first."""
+    versions = list(versions)
     length = max((len(version_key(version)) for version in versions), default=0)
-    return sorted(versions, key=lambda version: compare_padded(version_key(version), length))
+    return sorted(versions, key=lambda version: (compare_padded(version_key(version), length), version))
+
+
+def highest(versions: Iterable[str]) -> str | None:
+    ordered = sorted_versions(versions)
+    return ordered[-1] if ordered else None
+
+
+def release_order(versions: Iterable[str], pinned: str = "") -> list[str]:
+    """A package's versions as its repository numbers them (``releaseVersion`` 0 first): by the rule above,
+    with the pinned version, when it is among them, last. The last is the default version."""
+    ordered = sorted_versions(versions)
+    if pinned in ordered:
+        ordered.remove(pinned)
+        ordered.append(pinned)
+    return ordered
+
+
+def default_version(versions: Iterable[str], pinned: str = "") -> str | None:
+    ordered = release_order(versions, pinned)
+    return ordered[-1] if ordered else None

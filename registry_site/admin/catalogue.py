@@ -1,5 +1,7 @@
-"""The catalogue in the admin: packages, versions and their blobs, removed through a confirmation page."""
+"""The catalogue in the admin: packages (and their pinned default version), versions and their blobs, removed
+through a confirmation page."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.db.models import Count
@@ -10,8 +12,9 @@ from django.utils.safestring import mark_safe
 
 from access import audit
 from access.models import AuditEvent
-from packages_app.catalogue import removal_plan, remove_versions
+from packages_app.catalogue import pin_default_version, removal_plan, remove_versions, unpin_default_version
 from packages_app.models import Package, PackageVersion, VersionBlob
+from packages_app.versions import highest, sorted_versions
 
 
 class RemoveVersionsMixin:
@@ -66,11 +69,33 @@ class PackageVersionInline(admin.TabularInline):
     show_change_link = True
 
 
+class PackageForm(forms.ModelForm):
+    """The one thing of a package an operator sets by hand: which published version is its default."""
+
+    class Meta:
+        model = Package
+        fields = ["pinned_version"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        versions = sorted_versions(self.instance.versions.values_list("version", flat=True))
+        # Offered among the versions published now: one removed in the meantime is refused, not pinned.
+        self.fields["pinned_version"] = forms.ChoiceField(
+            label="Default version", required=False,
+            choices=[("", f"The highest version ({highest(versions) or 'none published'})")]
+                    + [(version, version) for version in reversed(versions)],
+            help_text="Cosmos installs the default version when no version is asked for; pin another than the "
+                      "highest when the package's version scheme changed. Removing the pinned version unpins it.",
+        )
+
+
 @admin.register(Package)
 class PackageAdmin(RemoveVersionsMixin, admin.ModelAdmin):
-    list_display = ("name", "version_count", "created_at", "updated_at")
+    form = PackageForm
+    list_display = ("name", "version_count", "pinned_version", "created_at", "updated_at")
     search_fields = ("name",)
     readonly_fields = ("name", "last_release_version", "created_at", "updated_at")
+    fields = ("name", "pinned_version", "last_release_version", "created_at", "updated_at")
     inlines = [PackageVersionInline]
 
     def get_queryset(self, request):
@@ -83,7 +108,18 @@ class PackageAdmin(RemoveVersionsMixin, admin.ModelAdmin):
     def versions_of(self, queryset):
         return PackageVersion.objects.filter(package__in=queryset)
 
-    # Packages appear through uploads; the row stays after removals so release numbers keep growing.
+    def save_model(self, request, obj, form, change):
+        # Through the catalogue's service, as the API pins: under the package's lock, audited.
+        if "pinned_version" not in form.changed_data:
+            return
+        if obj.pinned_version:
+            previous = pin_default_version(obj.name, obj.pinned_version)
+            audit.record_admin(request, AuditEvent.Action.DEFAULT_VERSION, obj.name, version=obj.pinned_version,
+                               previous=previous or None)
+        elif previous := unpin_default_version(obj.name):
+            audit.record_admin(request, AuditEvent.Action.DEFAULT_VERSION, obj.name, version=None, previous=previous)
+
+    # Packages appear through uploads; the row stays after removals so publication numbers keep growing.
     def has_add_permission(self, request):
         return False
 

@@ -15,7 +15,7 @@ from access.models import ApiToken, AuditEvent, Cluster
 from access.tokens import create_token, revoke_token
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob, UploadSession
-from packages_app.models import PackageVersion
+from packages_app.models import Package, PackageVersion
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.factories import ClusterFactory, ClusterPackageRuleFactory, IngestJobFactory, UploadSessionFactory
 
@@ -67,6 +67,8 @@ def write_requests(world):
         ("post", f"/api/v1/uploads/{session}/commit/", {}, "application/json"),
         ("post", f"/api/v1/jobs/{job}/cancel/", {}, "application/json"),
         ("delete", "/api/v1/packages/hello/versions/1.0.0/", None, None),
+        ("put", "/api/v1/packages/hello/default-version/", {"version": "1.0.0"}, "application/json"),
+        ("delete", "/api/v1/packages/hello/default-version/", None, None),
         ("post", "/api/v1/clusters/", {"name": "gamma"}, "application/json"),
         ("patch", "/api/v1/clusters/alpha/", {"description": "changed"}, "application/json"),
         ("put", "/api/v1/clusters/alpha/", {"name": "alpha"}, "application/json"),
@@ -85,7 +87,8 @@ def send(client, method, path, body, content_type):
 
 
 def state():
-    return (PackageVersion.objects.count(), IngestJob.objects.count(), UploadSession.objects.count(),
+    return (PackageVersion.objects.count(), list(Package.objects.values_list("name", "pinned_version")),
+            IngestJob.objects.count(), UploadSession.objects.count(),
             list(IngestJob.objects.values_list("state", flat=True)), list(Cluster.objects.values_list(
                 "name", "description")), ApiToken.objects.filter(revoked_at__isnull=True).count(),
             AuditEvent.objects.count())
@@ -112,7 +115,7 @@ def test_every_write_is_refused_without_a_write_token(world, caller, status, cod
 def test_a_clusters_token_changes_only_its_own_cluster_and_manages_no_tokens(world):
     beta = bearer(world["tokens"]["beta_write"])
     before = state()
-    for method, path, body, content_type in write_requests(world)[7:]:
+    for method, path, body, content_type in write_requests(world)[9:]:
         response = send(beta, method, path, body, content_type)
         assert response.status_code == 403, (method, path, response.content)
         assert response.json()["code"] == "permission_denied"

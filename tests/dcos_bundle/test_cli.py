@@ -27,7 +27,7 @@ from dcos_bundle.errors import RegistryError
 from ingest import pipeline, services, tasks
 from ingest.models import IngestJob, UploadSession
 from ingest.views import IngestJobViewSet
-from packages_app.models import PackageVersion
+from packages_app.models import Package, PackageVersion
 from tests.asset_server import content_for
 from tests.bundles import AssetSpec, make_bundle
 from tests.dcos_bundle.definitions import ORIGIN, write_definition
@@ -358,6 +358,30 @@ def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch, live_s
 
 def test_version_is_the_installed_distributions(cli):
     assert cli("--version") == (0, f"dcos-registry {distribution.version('dcos-package-registry')}\n", "")
+
+
+def test_set_default_pins_and_unpins_the_version_cosmos_installs(cli, tmp_path):
+    for version, seed in (("16.2", 1), ("2.0", 2)):
+        built = make_bundle(tmp_path / version, version=version, assets=[AssetSpec("payload", "p.tgz", 1000, seed)])
+        assert cli("add", "--dcos-file", built.path)[0] == 0
+
+    status, out, err = cli("set-default", "--package-name", "hello", "--package-version", "2.0")
+    assert (status, out) == (0, "Package [hello] defaults to version [2.0] (pinned).\n"), err
+    assert Package.objects.get().pinned_version == "2.0"
+    status, out, _ = cli("set-default", "--package-name", "hello", "--unset", "--json")
+    assert status == 0 and json.loads(out) == {"name": "hello", "url": json.loads(out)["url"],
+                                               "default_version": "16.2", "pinned_version": None}
+    status, out, _ = cli("set-default", "--package-name", "hello", "--unset")
+    assert out == "Package [hello] has no pinned version: it defaults to its highest version [16.2].\n"
+
+    status, out, err = cli("set-default", "--package-name", "hello", "--package-version", "9.9")
+    assert (status, out, err) == (1, "", "error [version_not_found]: Version [9.9] of package [hello] not found\n")
+    status, out, _ = cli("set-default", "--package-name", "nope", "--package-version", "1.0", "--json")
+    assert status == 1 and json.loads(out)["error"]["code"] == "package_not_found"
+    # One of a version and --unset, not both, not neither.
+    assert cli("set-default", "--package-name", "hello")[0] == 2
+    assert cli("set-default", "--package-name", "hello", "--package-version", "2.0", "--unset")[0] == 2
+    assert Package.objects.get().pinned_version == ""
 
 
 def test_connection_settings_and_refusals(cli, tmp_path, live_server, write_token, settings):

@@ -94,6 +94,9 @@ def test_backup_to_a_directory_restores_an_identical_catalogue(client, tmp_path,
     publish(client, tmp_path, "hello", "1.0.0", 1)
     publish(client, tmp_path, "hello", "2.0.0", 2)
     publish(client, tmp_path, "world", "0.1.0", 3)
+    pinned = client.put("/api/v1/packages/hello/default-version/", {"version": "1.0.0"},
+                        content_type="application/json")
+    assert pinned.json()["pinned_version"] == "1.0.0"
     before = catalogue_view(client)
     used = set(VersionBlob.objects.values_list("blob_id", flat=True))
     target = tmp_path / "backup"

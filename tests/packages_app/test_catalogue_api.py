@@ -1,9 +1,14 @@
-"""The catalogue REST API: search, details, the default version rule, removal; and the OpenAPI schema."""
+"""The catalogue REST API: search, details, the default version rule and its pin, removal; and the OpenAPI
+schema."""
 
 from __future__ import annotations
 
 import pytest
 
+from django.test import Client
+
+from access.models import AuditEvent, Cluster
+from access.tokens import create_token
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from packages_app.coordinates import package_coordinate
 from packages_app.models import Package, PackageVersion
@@ -36,7 +41,9 @@ def test_default_version_is_the_highest_not_the_latest_upload(client, tmp_path):
     package = client.get("/api/v1/packages/hello/").json()
     assert package["default_version"] == "1.10.0"
     assert [version["version"] for version in package["versions"]] == ["1.9.0", "1.10.0"]
+    # release_version is the publication number; /repo ranks the versions by the default rule instead.
     assert [version["release_version"] for version in package["versions"]] == [1, 0]
+    assert package["pinned_version"] is None
 
 
 def test_search_and_filters(client, tmp_path):
@@ -108,11 +115,94 @@ def test_removing_a_version_leaves_shared_blobs_referenced(client, tmp_path, reg
     assert Package.objects.get().versions.get().release_version == 2
 
 
+def pin(client, version, name="hello"):
+    return client.put(f"/api/v1/packages/{name}/default-version/", {"version": version},
+                      content_type="application/json")
+
+
+def test_an_operator_pins_and_unpins_the_default_version(client, tmp_path):
+    publish(client, tmp_path, version="2.0")
+    publish(client, tmp_path, version="16.2", seed=2)
+    url = "/api/v1/packages/hello/default-version/"
+    assert client.get(url).json() == {"name": "hello", "url": "http://testserver/api/v1/packages/hello/",
+                                      "default_version": "16.2", "pinned_version": None}
+    pinned = pin(client, "2.0")
+    assert pinned.status_code == 200
+    assert (pinned.json()["default_version"], pinned.json()["pinned_version"]) == ("2.0", "2.0")
+    listed = client.get("/api/v1/packages/").json()["results"][0]
+    assert (listed["default_version"], listed["pinned_version"], listed["versions"]) == ("2.0", "2.0", ["2.0", "16.2"])
+    detail = client.get("/api/v1/packages/hello/").json()
+    assert (detail["default_version"], detail["description"]) == ("2.0", PackageVersion.objects.get(
+        version="2.0").description)
+
+    unpinned = client.delete(url)
+    assert unpinned.status_code == 200
+    assert (unpinned.json()["default_version"], unpinned.json()["pinned_version"]) == ("16.2", None)
+    assert client.delete(url).status_code == 200  # nothing pinned: nothing to do, nothing audited
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.DEFAULT_VERSION).order_by("id")
+    assert list(events.values_list("target", "details")) == [
+        ("hello", {"version": "2.0", "previous": None}), ("hello", {"version": None, "previous": "2.0"})]
+    assert {event.actor.split(" (")[0] for event in events} == {"token:test operator"}
+
+
+def test_removing_the_pinned_version_unpins_it_and_others_keep_it(client, tmp_path):
+    for seed, version in enumerate(["1.0", "2.0", "3.0"], 1):
+        publish(client, tmp_path, version=version, seed=seed)
+    pin(client, "2.0")
+    client.delete("/api/v1/packages/hello/versions/1.0/")
+    assert Package.objects.get().pinned_version == "2.0"
+    client.delete("/api/v1/packages/hello/versions/2.0/")
+    assert Package.objects.get().pinned_version == ""
+    assert client.get("/api/v1/packages/hello/").json()["default_version"] == "3.0"
+
+
+def test_bad_pins_are_refused_and_change_nothing(client, tmp_path):
+    publish(client, tmp_path, version="1.0")
+    publish(client, tmp_path, version="2.0", seed=2)
+    refusals = [
+        (pin(client, "1.0", name="nope"), 404, "package_not_found"),
+        (pin(client, "9.9"), 404, "version_not_found"),
+        (client.put("/api/v1/packages/hello/default-version/", {}, content_type="application/json"), 400,
+         "invalid_request"),
+        (pin(client, ""), 400, "invalid_request"),
+        (client.put("/api/v1/packages/hello/default-version/", "1.0", content_type="text/plain"), 415,
+         "unsupported_media_type"),
+        (Client().put("/api/v1/packages/hello/default-version/", {"version": "1.0"},
+                      content_type="application/json"), 401, "not_authenticated"),
+        (pin(Client(headers={"Authorization": "Bearer " + create_token("r", "read")[1]}), "1.0"), 403,
+         "permission_denied"),
+        (Client().delete("/api/v1/packages/hello/default-version/"), 401, "not_authenticated"),
+    ]
+    for response, status, code in refusals:
+        assert (response.status_code, response.json()["code"]) == (status, code), response.content
+    assert "version" in refusals[2][0].json()["details"]
+    assert Package.objects.get().pinned_version == ""
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.DEFAULT_VERSION).exists()
+
+
+def test_a_clusters_token_sees_and_pins_only_what_its_cluster_sees(client, tmp_path):
+    for seed, version in enumerate(["1.0", "2.0", "3.0"], 1):
+        publish(client, tmp_path, version=version, seed=seed)
+    cluster = Cluster.objects.create(name="prod", sees_all_packages=False)
+    cluster.rules.create(package_name="hello", versions="1.*,2.*")
+    prod = Client(headers={"Authorization": "Bearer " + create_token("prod", "write", cluster)[1]})
+    pin(client, "3.0")
+    # The pin is on a version the cluster does not see: for it there is none, and none to remove.
+    assert prod.get("/api/v1/packages/hello/default-version/").json()["pinned_version"] is None
+    assert prod.get("/api/v1/packages/hello/").json()["default_version"] == "2.0"
+    assert prod.delete("/api/v1/packages/hello/default-version/").status_code == 200
+    assert Package.objects.get().pinned_version == "3.0"
+    assert pin(prod, "3.0").json()["code"] == "version_not_found"
+    assert pin(prod, "1.0").json()["default_version"] == "1.0"
+    assert client.get("/api/v1/packages/hello/").json()["default_version"] == "1.0"
+
+
 def test_openapi_schema_and_docs_page(client):
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     body = schema.content.decode()
-    for route in ("/api/v1/packages/", "/api/v1/bundles/", "/api/v1/uploads/", "/api/v1/jobs/"):
+    for route in ("/api/v1/packages/", "/api/v1/packages/{name}/default-version/", "/api/v1/bundles/",
+                  "/api/v1/uploads/", "/api/v1/jobs/"):
         assert route in body
     docs = client.get("/api/docs/")
     assert docs.status_code == 200

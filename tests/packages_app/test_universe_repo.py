@@ -1,5 +1,5 @@
 """GET /repo as Cosmos reads it: the Universe generator's outputs for every DC/OS version, URL and image
-rewriting, content negotiation, gzip, ETags, and a cache that follows the catalogue."""
+rewriting, content negotiation, gzip, ETags (the parts are tested one by one in tests/packages_app/repo/)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 from collections import defaultdict
 
 import pytest
-from django.db import DatabaseError
 from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -16,11 +15,8 @@ from referencing.jsonschema import DRAFT4
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE, METADATA_MEMBER
 from dcos_bundle.universe.migrate import metadata_from_package_directory
 from dcos_bundle.writer import BundleWriter
-from packages_app import universe_repo
 from packages_app.coordinates import registry_host, resource_path, resource_url
-from packages_app.models import PackageVersion
-from packages_app.universe_repo import accepted_repo_versions, dcos_version, package_entry
-from tests.bundles import AssetSpec, make_bundle, package_metadata
+from tests.bundles import make_bundle
 from tests.corpus import SCHEMA_DIR, UNIVERSE_DIR, package_dirs, revision_id
 from tests.factories import PackageFactory, PackageVersionFactory
 
@@ -110,12 +106,49 @@ def key_order(document) -> list:
     return []
 
 
+def expected_repo(stem: str, last_revision: dict[tuple[str, str], int]) -> dict[tuple[str, str], dict]:
+    """The generator's packages of ``stem`` whose revisions were uploaded last (a replaced one is gone from our
+    catalogue), by (name, version)."""
+    return {
+        (package["name"], package["version"]): package
+        for package in json.loads(gzip.decompress((EXPECTED_DIR / f"{stem}.json.gz").read_bytes()))["packages"]
+        if package["releaseVersion"] == last_revision.get((package["name"], package["version"]))
+    }
+
+
+def registry_order(client, name: str) -> list[str]:
+    """A package's versions in the order the registry ranks them, its default last, from the catalogue API
+    (as ``client`` sees it; none when it sees none)."""
+    response = client.get(f"/api/v1/packages/{name}/")
+    if response.status_code == 404:
+        return []
+    package = response.json()
+    default = package["default_version"]
+    return [version["version"] for version in package["versions"] if version["version"] != default] + [default]
+
+
+def release_order_problems(served: dict[tuple[str, str], dict], orders: dict[str, list[str]]) -> list[str]:
+    """Where the releaseVersions a repository gives a package's versions disagree with the registry's order."""
+    by_package: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for (name, version), package in served.items():
+        by_package[name].append((package["releaseVersion"], version))
+    problems = []
+    for name, numbered in sorted(by_package.items()):
+        ranked = [version for _, version in sorted(numbered)]
+        if len({number for number, _ in numbered}) != len(numbered):
+            problems.append(f"{name}: two versions share a releaseVersion: {sorted(numbered)}")
+        elif ranked != [version for version in orders[name] if version in ranked]:
+            problems.append(f"{name}: releaseVersions rank {ranked}, the registry {orders[name]}")
+    return problems
+
+
 def test_every_corpus_revision_is_served_as_the_universe_generator_served_it(client, tmp_path):
     """All 361 revisions uploaded as metadata-only bundles, then /repo for each DC/OS version the generator
-    rendered: same Content-Type, same packages, valid against the same repository schema."""
+    rendered: same Content-Type, same packages, valid against the same repository schema; and releaseVersions
+    that make Cosmos install the registry's default version."""
     last_revision: dict[tuple[str, str], int] = {}
-    release_versions: dict[tuple[str, str], int] = {}
     uploaded: dict[str, list[int]] = defaultdict(list)
+    last_upload: dict[str, str] = {}
     for directory in package_dirs():  # per package, in revision order
         metadata = metadata_from_package_directory(directory)
         key = (metadata["name"], metadata["version"])
@@ -123,11 +156,18 @@ def test_every_corpus_revision_is_served_as_the_universe_generator_served_it(cli
         job = upload(client, bundle, replace=key in last_revision)
         assert job["state"] == "succeeded", (revision_id(directory), job["error"])
         last_revision[key] = int(directory.name)
-        release_versions[key] = job["result"]["release_version"]
         uploaded[key[0]].append(job["result"]["release_version"])
+        last_upload[key[0]] = key[1]
     assert len(last_revision) == 356  # five versions were uploaded twice, the second time replacing the first
     for name, numbers in uploaded.items():
         assert numbers == sorted(set(numbers)), f"{name}: release versions not increasing in upload order: {numbers}"
+
+    orders = {name: registry_order(client, name) for name in uploaded}
+    # Numbered in upload order, as a Universe repository numbers its revisions, /repo would have made Cosmos
+    # install another version than the registry's default for these packages (of those with several versions).
+    assert sum(len(order) > 1 for order in orders.values()) == 63
+    assert sorted(name for name, order in orders.items() if order[-1] != last_upload[name]) == [
+        "avi", "kibana", "portworx"]
 
     problems = []
     for stem, dcos in [("universe", None)] + [(f"repo-up-to-{version}", version) for version in DCOS_VERSIONS]:
@@ -135,16 +175,8 @@ def test_every_corpus_revision_is_served_as_the_universe_generator_served_it(cli
         content_type = (EXPECTED_DIR / f"{stem}.content_type").read_text()
         assert (response.status_code, response["Content-Type"]) == (200, content_type), stem
         ours = packages_of(response)
-        # A replaced revision is gone from our catalogue: compare with the revision that replaced it.
-        expected = {
-            (package["name"], package["version"]): package
-            for package in json.loads(gzip.decompress((EXPECTED_DIR / f"{stem}.json.gz").read_bytes()))["packages"]
-            if package["releaseVersion"] == last_revision[(package["name"], package["version"])]
-        }
-        problems += [f"{stem}: {problem}" for problem in differences(ours, expected)]
-        problems += [f"{stem}: {key} has releaseVersion {package['releaseVersion']}, published as "
-                     f"{release_versions[key]}" for key, package in ours.items()
-                     if package["releaseVersion"] != release_versions[key]]
+        problems += [f"{stem}: {problem}" for problem in differences(ours, expected_repo(stem, last_revision))]
+        problems += [f"{stem}: {problem}" for problem in release_order_problems(ours, orders)]
         problems += [f"{stem}: schema: {error.message[:200]}"
                      for error in repo_validator(content_type).iter_errors(response.json())]
     assert not problems, "\n".join(problems[:40])
@@ -185,61 +217,6 @@ def test_stored_assets_and_images_point_at_this_registry(client, tmp_path):
     assert package["releaseVersion"] == 0
     # What /repo hands out, /resource serves.
     assert client.get(resource_path("hello", "1.0.0", asset.digest, "payload.tgz")).status_code == 200
-
-
-def test_every_kind_of_asset_url_is_rewritten_and_only_stored_ones():
-    metadata = {
-        "packagingVersion": "3.0", "name": "demo", "version": "2.0", "maintainer": "m", "description": "d",
-        "tags": [], "minDcosReleaseVersion": "1.10",
-        "resource": {
-            "images": {"icon-small": "https://x.invalid/icons/small.png",
-                       "screenshots": ["https://x.invalid/shot.png", "https://x.invalid/not-stored.png"]},
-            "assets": {"uris": {"jar": "https://x.invalid/a/demo.jar"},
-                       "container": {"docker": {"main": "registry.example:5000/team/demo:2.0", "side": "busybox"}}},
-            "cli": {"binaries": {"linux": {"x86-64": {"kind": "executable", "url": "https://x.invalid/a/demo.jar",
-                                                      "contentHash": []}}}},
-        },
-    }
-    assets = {"https://x.invalid/icons/small.png": "sha256:" + "1" * 64,
-              "https://x.invalid/shot.png": "sha256:" + "2" * 64,
-              "https://x.invalid/a/demo.jar": "sha256:" + "3" * 64}
-    images = {"registry.example:5000/team/demo:2.0": "sha256:" + "4" * 64}
-    entry = package_entry("demo", "2.0", 7, metadata, assets, images)
-    resource = entry.package["resource"]
-    assert resource["images"]["icon-small"] == resource_url("demo", "2.0", "sha256:" + "1" * 64, "small.png")
-    assert resource["images"]["screenshots"] == [resource_url("demo", "2.0", "sha256:" + "2" * 64, "shot.png"),
-                                                 "https://x.invalid/not-stored.png"]
-    jar = resource_url("demo", "2.0", "sha256:" + "3" * 64, "demo.jar")
-    assert resource["assets"]["uris"]["jar"] == resource["cli"]["binaries"]["linux"]["x86-64"]["url"] == jar
-    assert resource["assets"]["container"]["docker"] == {"main": f"{registry_host()}/team/demo@sha256:{'4' * 64}",
-                                                         "side": "busybox"}
-    assert entry.package["releaseVersion"] == 7 and entry.min_dcos == (1, 10)
-    assert metadata["resource"]["images"]["icon-small"] == "https://x.invalid/icons/small.png", "stored row changed"
-
-
-def test_accept_parsing():
-    v = REPO_TYPE.format
-    assert accepted_repo_versions(None) == {"v3": 1.0, "v4": 1.0, "v5": 1.0}
-    assert accepted_repo_versions("application/json") == {}
-    assert accepted_repo_versions(f"{v('v4')}, {v('v3')};q=0.5") == {"v4": 1.0, "v3": 0.5}
-    # The most specific range decides: here v5 is refused although */* takes anything.
-    assert accepted_repo_versions(f"*/*, {v('v5')};q=0") == {"v3": 1.0, "v4": 1.0}
-    assert accepted_repo_versions("application/vnd.dcos.universe.repo+json;q=0.3") == dict.fromkeys(
-        ("v3", "v4", "v5"), 0.3)
-    assert accepted_repo_versions('Application/VND.dcos.universe.repo+JSON; version="v4" ;Charset=UTF-8') == {
-        "v4": 1.0}
-    assert accepted_repo_versions(f"{v('v4')};level=1, {v('v9')}, {v('v3')};q=abc") == {}
-    assert (dcos_version("cosmos/0.6.0 dcos/1.10.2"), dcos_version("cosmos/0.6.0"), dcos_version(None)) == (
-        (1, 10, 2), None, None)
-
-
-@pytest.fixture
-def hello(client, tmp_path):
-    assets = [AssetSpec("payload", "payload.tgz", 1000, 1)]
-    metadata = {**package_metadata("hello", "1.0.0", assets, []), "minDcosReleaseVersion": "1.9"}
-    built = make_bundle(tmp_path / "hello", assets=assets, images=[], metadata=metadata)
-    assert upload(client, built.path)["state"] == "succeeded"
-    return built
 
 
 @pytest.mark.parametrize("accept, dcos, served", [
@@ -332,35 +309,3 @@ def test_etag_answers_304_and_head_answers_headers(client, hello):
     assert (head["ETag"], head["Content-Length"], head["Content-Type"]) == (
         etag, str(len(first.content)), first["Content-Type"])
     assert client.post("/repo").status_code == 405
-
-
-def test_the_cache_follows_publishing_and_removal(client, hello, tmp_path):
-    before = get_repo(client)
-    assert set(packages_of(before)) == {("hello", "1.0.0")}
-    assert get_repo(client)["ETag"] == before["ETag"]
-
-    built = make_bundle(tmp_path / "v2", version="2.0.0", images=[])
-    assert upload(client, built.path)["state"] == "succeeded"
-    after_publish = get_repo(client, HTTP_IF_NONE_MATCH=before["ETag"])
-    assert after_publish.status_code == 200
-    assert set(packages_of(after_publish)) == {("hello", "1.0.0"), ("hello", "2.0.0")}
-
-    PackageVersion.objects.get(package__name="hello", version="1.0.0").delete()
-    after_delete = get_repo(client, HTTP_IF_NONE_MATCH=after_publish["ETag"])
-    assert after_delete.status_code == 200
-    assert set(packages_of(after_delete)) == {("hello", "2.0.0")}
-    assert after_delete["ETag"] not in (before["ETag"], after_publish["ETag"])
-
-
-def test_a_database_outage_serves_the_last_rendering(client, hello, monkeypatch):
-    def unavailable():
-        raise DatabaseError("connection refused")
-
-    served = get_repo(client)
-    monkeypatch.setattr(universe_repo._RepoCache, "current_generation", staticmethod(unavailable))
-    assert get_repo(client).content == served.content
-    # A process that never read the catalogue has nothing to fall back on: 503 in Cosmos's error shape.
-    monkeypatch.setattr(universe_repo, "_cache", universe_repo._RepoCache())
-    response = get_repo(client)
-    assert (response.status_code, response["Content-Type"]) == (503, ERROR_TYPE)
-    assert response.json()["type"] == "ServiceUnavailable"

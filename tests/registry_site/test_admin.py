@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
+from access.models import AuditEvent
 from blobs.models import Blob, StorageBackend
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
@@ -227,6 +228,42 @@ def test_remove_confirmation_names_the_garbage_and_the_shared_blob_that_stays(ad
     # Removal leaves the blobs to GC.
     assert all(registry.exists(blob.digest) for blob in own) and Blob.objects.count() == 7
     assert admin_client.get("/api/v1/packages/hello/versions/1.0.0/").status_code == 404
+
+
+def change_form_data(page, **changes) -> dict:
+    """What the admin's change form posts back as it is on ``page`` (inlines included), with ``changes``."""
+    data = {name: value for name, value in page.context["adminform"].form.initial.items() if value is not None}
+    for inline in page.context["inline_admin_formsets"]:
+        formset = inline.formset
+        data.update({f"{formset.prefix}-{name}": value for name, value in formset.management_form.initial.items()})
+        for form in formset.forms:
+            data.update({form.add_prefix(name): form[name].value() for name in form.fields})
+    return {**data, **changes}
+
+
+def test_an_operator_pins_the_default_version_in_the_package_page(admin_client, registry, tmp_path):
+    upload(admin_client, bundle(tmp_path, "2.0", seed=1))
+    package = upload(admin_client, bundle(tmp_path, "16.2", seed=2)).package_version.package
+    url = reverse("admin:packages_app_package_change", args=[package.pk])
+    page = admin_client.get(url)
+    assert "The highest version (16.2)" in page.content.decode()
+
+    saved = admin_client.post(url, change_form_data(page, pinned_version="2.0"))
+    assert saved.status_code == 302
+    assert admin_client.get("/api/v1/packages/hello/").json()["default_version"] == "2.0"
+    repo = admin_client.get("/repo").json()["packages"]
+    assert max(repo, key=lambda entry: entry["releaseVersion"])["version"] == "2.0"
+    assert "<td class=\"field-pinned_version\">2.0</td>" in admin_client.get(
+        reverse("admin:packages_app_package_changelist")).content.decode()
+
+    refused = admin_client.post(url, change_form_data(page, pinned_version="9.9"))
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    assert admin_client.post(url, change_form_data(page, pinned_version="")).status_code == 302
+    assert Package.objects.get().pinned_version == ""
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.DEFAULT_VERSION).order_by("id")
+    assert list(events.values_list("actor", "target", "details")) == [
+        ("user:admin", "hello", {"version": "2.0", "previous": None}),
+        ("user:admin", "hello", {"version": None, "previous": "2.0"})]
 
 
 def test_removing_a_package_removes_all_its_versions_and_keeps_its_row(admin_client, registry, tmp_path):

@@ -1,0 +1,103 @@
+"""The repository views: the whole catalogue (``/repo``) and one cluster's (``/clusters/<name>/repo``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.db import DatabaseError
+from django.http import HttpResponse
+from django.views.decorators.http import require_safe
+
+from access.auth import WWW_AUTHENTICATE, acting_for, reader_of
+from access.clusters import EVERYTHING, Visibility, dcos_version_of, find_cluster, visibility_of
+from dcos_bundle.errors import RegistryError
+
+from . import cache
+from .dcos_rules import dcos_version, highest_repo_version
+from .negotiation import (accepted_repo_versions, choose_repo_version, etag_matches, gzip_accepted,
+                          repo_content_type, servable_repo_versions)
+
+logger = logging.getLogger(__name__)
+
+ERROR_MEDIA_TYPE = "application/vnd.dcos.package.error+json;charset=utf-8;version=v1"
+VARY = "Accept, Accept-Encoding, User-Agent"
+
+
+def _error(status: int, error_type: str, message: str, **data) -> HttpResponse:
+    body = json.dumps({"type": error_type, "message": message, "data": data})
+    return HttpResponse(body, status=status, content_type=ERROR_MEDIA_TYPE)
+
+
+def _refuse(status: int, code: str, message: str) -> HttpResponse:
+    response = _error(status, "Unauthorized", message, reason=code)
+    response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
+@require_safe
+def repo(request):
+    """The whole catalogue (the default cluster's repository); a cluster's token gets its cluster's."""
+    reader, refused = reader_of(request, _refuse)
+    if refused:
+        return refused
+    if reader.cluster is not None:
+        return _serve_cluster(request, reader.cluster)
+    return _serve(request, dcos_version(request.headers.get("User-Agent")), EVERYTHING)
+
+
+@require_safe
+def cluster_repo(request, name: str):
+    """What one cluster may see; its configured DC/OS version, when set, wins over what its Cosmos reports."""
+    reader, refused = reader_of(request, _refuse)
+    if refused:
+        return refused
+    if reader.cluster is not None and reader.cluster.name != name:
+        return _error(403, "Forbidden", f"This token belongs to cluster {reader.cluster.name}, not {name}.",
+                      cluster=name)
+    try:
+        cluster = find_cluster(name)
+    except RegistryError as error:
+        return _error(404, "RepositoryNotFound", error.message, cluster=name)
+    return _serve_cluster(request, cluster)
+
+
+def _serve_cluster(request, cluster):
+    acting_for(request, cluster.name)
+    dcos = dcos_version_of(cluster) or dcos_version(request.headers.get("User-Agent"))
+    return _serve(request, dcos, visibility_of(cluster))
+
+
+def _serve(request, dcos: tuple[int, ...] | None, visibility: Visibility):
+    highest = highest_repo_version(dcos)
+    repo_version = choose_repo_version(accepted_repo_versions(request.headers.get("Accept")), highest)
+    if repo_version is None:
+        available = [repo_content_type(version) for version in reversed(servable_repo_versions(highest))]
+        response = _error(
+            406, "IncompatibleAcceptHeader",
+            f"None of the media types in Accept [{request.headers.get('Accept', '')}] is served here; "
+            f"/repo serves: {', '.join(available)}",
+            specified=request.headers.get("Accept", ""), available=available)
+        response["Vary"] = VARY
+        return response
+    try:
+        rendered = cache.repo_cache.rendered(repo_version, dcos, visibility)
+    except DatabaseError:
+        logger.exception("/repo cannot read the catalogue")
+        return _error(503, "ServiceUnavailable", "The package catalogue is unavailable; try again shortly.")
+
+    compressed = gzip_accepted(request.headers.get("Accept-Encoding"))
+    # Strong ETags name one representation: the gzip one has its own.
+    etag = rendered.etag[:-1] + '-gzip"' if compressed else rendered.etag
+    headers = {"ETag": etag, "Vary": VARY, "Cache-Control": "no-cache"}
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        response = HttpResponse(status=304, headers=headers)
+        del response["Content-Type"]
+        return response
+    body = rendered.gzipped if compressed else rendered.body
+    if compressed:
+        headers["Content-Encoding"] = "gzip"
+    response = HttpResponse(b"" if request.method == "HEAD" else body, headers=headers,
+                            content_type=repo_content_type(repo_version))
+    response["Content-Length"] = str(len(body))
+    return response
