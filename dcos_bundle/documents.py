@@ -136,17 +136,25 @@ def _check_tree(document: Any, what: str, details: dict) -> None:
                 stack.append((item, enclosing + 1, (where, key)))
 
 
+def is_storable_text(text: str) -> bool:
+    """Whether PostgreSQL can store ``text``: no NUL, and UTF-8 can encode it (no unpaired surrogate)."""
+    if "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_text(text: str, what: str, details: dict, where: tuple | None, is_key: bool = False) -> None:
-    if text.isascii() and "\0" not in text:
+    if is_storable_text(text):
         return
     if "\0" in text:
         problem = "a NUL character (\\u0000), which the registry cannot store"
     else:
-        try:
-            text.encode("utf-8")
-            return
-        except UnicodeEncodeError as error:
-            problem = f"an unpaired surrogate ({text[error.start]!r}), which is no Unicode text"
+        surrogate = next(char for char in text if 0xD800 <= ord(char) <= 0xDFFF)
+        problem = f"an unpaired surrogate ({surrogate!r}), which is no Unicode text"
     place = f"a key of {_pointer(where) or 'the document'}" if is_key else (_pointer(where) or "the document")
     raise RegistryError(
         ErrorCode.UNSUPPORTED_CHARACTER, f"{what} holds {problem}, in {place}.", **details, at=_pointer(where),
