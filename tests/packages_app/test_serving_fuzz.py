@@ -1,7 +1,7 @@
 """The faces outside the OpenAPI schema (/repo, /clusters/<name>/repo, /resource, /v2) driven with generated
 paths, query strings and headers (Range, Accept, If-None-Match, User-Agent, Authorization...) against a
 catalogue with a published version, on the suite's database (PostgreSQL, which refuses NUL in text): no
-answer is a 5xx, and no request raises.
+answer is a 5xx, and no request raises. Requests once answered with a 500 are checked one by one first.
 
 Bounded and derandomised: the same few hundred requests on every run, in well under a minute.
 """
@@ -23,6 +23,7 @@ from tests.bundles import AssetSpec, ImageSpec, make_bundle
 pytestmark = pytest.mark.usefixtures("registry")
 
 REQUESTS = 600
+THOUSANDS_OF_DIGITS = "9" * 5000
 
 # Header values are latin-1 in WSGI; CR and LF cannot occur in one.
 header_text = st.text(st.characters(max_codepoint=255, exclude_characters="\r\n"), max_size=30)
@@ -51,8 +52,10 @@ def published(client, tmp_path) -> dict:
     return {
         "coordinate": package_coordinate("hello", "1.0.0"),
         "asset": built.manifest.assets[0].digest,
+        "asset_size": built.manifest.assets[0].size,
         "manifest": built.manifest.images[0].manifest_digest,
         "layer": layers[0].digest,
+        "layer_size": layers[0].size,
     }
 
 
@@ -63,7 +66,7 @@ def requests(known: dict):
         st.builds("/clusters/{}/repo".format, segment("prod", "prod", "other")),
         st.builds("/resource/{}/{}/{}".format,
                   segment(known["coordinate"], known["coordinate"], package_coordinate("hello\0", "1.0.0"),
-                          package_coordinate("x" * 300, "1")),
+                          package_coordinate("\ud800", "1"), package_coordinate("x" * 300, "1")),
                   segment(known["asset"], known["asset"], *other_digests), segment("hello-1.0.tgz")),
         st.sampled_from(["/v2/", "/v2", "/v2/_catalog", "/v2/token"]),
         st.builds("/v2/{}/tags/list".format, segment("example/hello", "example/hello", "a" * 300, safe="/:")),
@@ -108,3 +111,43 @@ def test_no_request_to_the_serving_faces_answers_a_server_error(client, tmp_path
         assert response.status_code < 500, (method, path, query, headers, response.status_code, content[:300])
 
     answers_without_a_server_error()
+
+
+@pytest.mark.parametrize("face", ["resource", "v2"])
+@pytest.mark.parametrize("header, status, served", [
+    (f"bytes={THOUSANDS_OF_DIGITS}-", 416, None),
+    (f"bytes=0-{THOUSANDS_OF_DIGITS}", 206, (0, None)),
+    (f"bytes=-{THOUSANDS_OF_DIGITS}", 206, (0, None)),
+    (f"bytes=10-{THOUSANDS_OF_DIGITS}", 206, (10, None)),
+    (f"bytes=000000000000000000000000000001-2", 206, (1, 3)),
+])
+def test_ranges_of_thousands_of_digits_are_positions_past_the_end(client, tmp_path, face, header, status, served):
+    known = published(client, tmp_path)
+    if face == "resource":
+        path, size = f"/resource/{known['coordinate']}/{known['asset']}/hello-1.0.tgz", known["asset_size"]
+    else:
+        path, size = f"/v2/example/hello/blobs/{known['layer']}", known["layer_size"]
+    whole = b"".join(client.get(path).streaming_content)
+    response = client.get(path, headers={"Range": header})
+    assert response.status_code == status
+    if served:
+        start, end = served
+        assert b"".join(response.streaming_content) == whole[start:end]
+    else:
+        assert response["Content-Range"] == f"bytes */{size}"
+
+
+@pytest.mark.parametrize("name, version", [("hello\0", "1.0.0"), ("hello", "1.0.0\0"), ("\ud800", "1"), ("h", 1)])
+def test_a_coordinate_naming_what_no_package_can_be_named_is_unknown(client, tmp_path, name, version):
+    known = published(client, tmp_path)
+    coordinate = package_coordinate(name, version)
+    response = client.get(f"/resource/{coordinate}/{known['asset']}/hello-1.0.tgz")
+    assert (response.status_code, response.json()["code"]) == (404, "resource_not_found")
+
+
+def test_a_dcos_version_of_thousands_of_digits_is_no_dcos_version(client, tmp_path):
+    published(client, tmp_path)
+    for user_agent in (f"cosmos/0.7 dcos/{THOUSANDS_OF_DIGITS}", f"cosmos/0.7 dcos/1.{THOUSANDS_OF_DIGITS}"):
+        response = client.get("/repo", headers={"User-Agent": user_agent})
+        assert response.status_code == 200
+        assert response["Content-Type"].endswith("version=v5")
