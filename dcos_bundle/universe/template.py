@@ -25,6 +25,8 @@ from dcos_bundle.documents import parse_json
 from dcos_bundle.errors import ErrorCode, RegistryError
 
 RENDERED = "The Marathon template rendered with the default options"
+# List items one render may go through (with their defaults, Universe's templates go through none).
+MAX_SECTION_ITEMS = 10_000
 # What chevron raises for a template it cannot parse or render.
 _CHEVRON_ERRORS = (chevron.ChevronError, IndexError, KeyError, TypeError)
 
@@ -36,9 +38,36 @@ class _Bool(int):
         return "true" if self else "false"
 
 
+class _Budget:
+    """List items a render may still go through: sections over lists multiply when nested, and a template of a
+    few bytes could otherwise keep a worker busy for ever."""
+
+    def __init__(self):
+        self.left = MAX_SECTION_ITEMS
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise RegistryError(
+                ErrorCode.TEMPLATE_RENDER_FAILED, f"The Marathon template goes through more than {MAX_SECTION_ITEMS} "
+                "list items when it renders (its sections over lists nest too deep or repeat too often).",
+                limit=MAX_SECTION_ITEMS,
+            )
+
+
 class _List(list):
     # chevron prints an empty falsy value as "" unless told to keep it: "[]" is what is meant.
     _CHEVRON_return_scope_when_falsy = True
+
+    def __init__(self, items, budget: _Budget):
+        super().__init__(items)
+        self._budget = budget
+
+    def __iter__(self):
+        # chevron renders a section once per item it iterates; json.dumps reads the items without iterating.
+        for item in super().__iter__():
+            self._budget.spend()
+            yield item
 
     def __str__(self) -> str:
         return json.dumps(self, separators=(",", ":"))
@@ -51,15 +80,15 @@ class _Dict(dict):
         return json.dumps(self, separators=(",", ":"))
 
 
-def _scope_value(value, escape_strings: bool):
+def _scope_value(value, escape_strings: bool, budget: _Budget):
     if isinstance(value, bool):
         return _Bool(value)
     if isinstance(value, str):
         return json.dumps(value)[1:-1] if escape_strings else value
     if isinstance(value, list):
-        return _List(_scope_value(item, escape_strings) for item in value)
+        return _List((_scope_value(item, escape_strings, budget) for item in value), budget)
     if isinstance(value, dict):
-        return _Dict((key, _scope_value(item, escape_strings)) for key, item in value.items())
+        return _Dict((key, _scope_value(item, escape_strings, budget)) for key, item in value.items())
     return value
 
 
@@ -119,7 +148,7 @@ def render_marathon_app(metadata: dict) -> dict | None:
     for escape_strings in (True, False):
         try:
             # No partials path: even a partial that slipped through reads no file.
-            rendered = chevron.render(template, _scope_value(scope, escape_strings), partials_path=None)
+            rendered = chevron.render(template, _scope_value(scope, escape_strings, _Budget()), partials_path=None)
         except _CHEVRON_ERRORS as error:
             raise RegistryError(ErrorCode.TEMPLATE_RENDER_FAILED, f"The Marathon template does not render: {error}.") from None
         except RecursionError:

@@ -4,11 +4,12 @@ template's own error codes, never in another exception."""
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
 from dcos_bundle.errors import RegistryError
-from dcos_bundle.universe.template import config_defaults, render_marathon_app
+from dcos_bundle.universe.template import MAX_SECTION_ITEMS, config_defaults, render_marathon_app
 
 
 def metadata(template: str, config: dict | None = None) -> dict:
@@ -51,6 +52,20 @@ def test_templates_chevron_cannot_parse_fail_to_render(template):
 def test_sections_nested_deeper_than_the_renderer_recurses_fail_to_render():
     config = {"type": "object", "properties": {"items": {"type": "array", "default": [1]}}}
     assert render_error("{{#items}}" * 2000 + "{{/items}}" * 2000, config).code == "template_render_failed"
+
+
+def test_sections_that_multiply_over_lists_stop_at_the_item_budget():
+    config = {"type": "object", "properties": {"items": {"type": "array", "default": list(range(100))}}}
+    started = time.monotonic()
+    error = render_error('{"id": "' + "{{#items}}" * 6 + "x" + "{{/items}}" * 6 + '"}', config)
+    assert (error.code, error.details["limit"]) == ("template_render_failed", MAX_SECTION_ITEMS)
+    assert time.monotonic() - started < 10
+
+
+def test_lists_within_the_budget_render_and_print_as_json():
+    config = {"type": "object", "properties": {"items": {"type": "array", "default": [1, 2, 3]}}}
+    app = render_marathon_app(metadata('{"id": "{{#items}}{{.}}{{/items}}", "all": {{items}}}', config))
+    assert app == {"id": "123", "all": [1, 2, 3]}
 
 
 def test_a_rendered_app_with_a_number_beyond_json_is_refused():
