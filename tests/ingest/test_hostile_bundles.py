@@ -242,6 +242,9 @@ CASES = {
         v, template('{"id": "{{> a\0b}}"}')))),
     "template-renders-huge-number": ("json_number_too_large", lambda v, t: rewrite(v.path, t, metadata_changed(
         v, template('{"id": "x", "cpus": ' + "9" * 5000 + "}")))),
+    "template-sections-multiply": ("template_render_failed", lambda v, t: rewrite(v.path, t, metadata_changed(
+        v, lambda m: (config_default(m, list(range(100))),
+                      template('{"id": "' + "{{#service.extra}}" * 6 + "x" + "{{/service.extra}}" * 6 + '"}')(m))))),
 }
 LIMITS = {"oversized-member": {"INGEST_MAX_MEMBER_BYTES": 100_000}, "too-many-members": {"INGEST_MAX_MEMBERS": 3}}
 
