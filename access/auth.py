@@ -7,7 +7,6 @@ ANONYMOUS_READS is off, and then a cluster's token sees only that cluster's pack
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -81,7 +80,7 @@ def presented_token(request) -> str | None:
     if kind == "basic":
         try:
             _, separator, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
             separator = ""
         if separator and password:
             return password

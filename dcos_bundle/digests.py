@@ -10,9 +10,13 @@ import hashlib
 import re
 from typing import BinaryIO, Iterator
 
+from dcos_bundle.errors import ErrorCode, RegistryError
+
 DIGEST_ALGORITHM = "sha256"
 CHUNK_SIZE = 1024 * 1024
-_DIGEST_RE = re.compile(r"^sha256:([0-9a-f]{64})$")
+_DIGEST_RE = re.compile(r"sha256:([0-9a-f]{64})")
+# Any digest the OCI image spec allows (algorithm ":" encoded), whatever its algorithm.
+_ANY_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 
 
 class InvalidDigest(ValueError):
@@ -21,10 +25,27 @@ class InvalidDigest(ValueError):
 
 def parse_digest(digest: str) -> str:
     """Return the hex part of a ``sha256:<hex>`` digest, refusing anything else."""
-    match = _DIGEST_RE.match(digest) if isinstance(digest, str) else None
+    match = _DIGEST_RE.fullmatch(digest) if isinstance(digest, str) else None
     if not match:
         raise InvalidDigest(f"{digest!r} is not a digest of the form sha256:<64 lower-case hex digits>.")
     return match.group(1)
+
+
+def checked_digest(value, code: ErrorCode, what: str, **details) -> str:
+    """``value`` if it is a sha256 digest; ``unsupported_digest`` for a digest of another algorithm; else ``code``.
+
+    For digests a bundle declares: ``what`` names the place ("The config descriptor's digest").
+    """
+    if isinstance(value, str) and _DIGEST_RE.fullmatch(value):
+        return value
+    shown = repr(value) if len(repr(value)) <= 100 else repr(value)[:90] + "…"
+    algorithm = value.partition(":")[0] if isinstance(value, str) else ""
+    if algorithm != DIGEST_ALGORITHM and isinstance(value, str) and _ANY_DIGEST.fullmatch(value):
+        raise RegistryError(
+            ErrorCode.UNSUPPORTED_DIGEST, f"{what} {shown} uses {algorithm}; this registry addresses content by "
+            f"{DIGEST_ALGORITHM} only.", **details, algorithm=algorithm,
+        )
+    raise RegistryError(code, f"{what} {shown} is not a digest of the form sha256:<64 lower-case hex digits>.", **details)
 
 
 def digest_of(hex_digest: str) -> str:

@@ -45,6 +45,10 @@ class ErrorCode(StrEnum):
 
     # The bundle's documents (validate).
     INVALID_JSON = "invalid_json"
+    JSON_TOO_DEEP = "json_too_deep"
+    JSON_NUMBER_TOO_LARGE = "json_number_too_large"
+    UNSUPPORTED_CHARACTER = "unsupported_character"
+    FIELD_TOO_LONG = "field_too_long"
     INVALID_MANIFEST = "invalid_manifest"
     INVALID_METADATA = "invalid_metadata"
     METADATA_MISSING = "metadata_missing"
@@ -53,11 +57,15 @@ class ErrorCode(StrEnum):
     TEMPLATE_INVALID = "template_invalid"
     TEMPLATE_INVALID_JSON = "template_invalid_json"
     TEMPLATE_RENDER_FAILED = "template_render_failed"
+    TEMPLATE_PARTIAL = "template_partial"
 
     # The bundle's images (validate, verify_images).
     IMAGE_INDEX_MISSING = "image_index_missing"
     IMAGE_INDEX_MISMATCH = "image_index_mismatch"
     INVALID_IMAGE = "invalid_image"
+    INVALID_DESCRIPTOR = "invalid_descriptor"
+    UNSUPPORTED_DIGEST = "unsupported_digest"
+    INVALID_DIFF_ID = "invalid_diff_id"
     UNSUPPORTED_IMAGE = "unsupported_image"
     LAYER_CORRUPT = "layer_corrupt"
     DIFF_ID_MISMATCH = "diff_id_mismatch"

@@ -9,27 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.digests import CHUNK_SIZE, checked_digest, digest_of
+from dcos_bundle.documents import MAX_JSON_BYTES, parse_json, read_capped, too_large
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.streams import ObservedReader
 
 from .format import (
     MANIFEST_MEMBER,
+    MAX_BLOB_SIZE,
     METADATA_MEMBER,
     OCI_INDEX_MEMBER,
+    REF_NAME_ANNOTATION,
     Manifest,
     asset_member,
     image_blob_member,
+    is_blob_size,
 )
-
-# JSON members are parsed in memory; anything larger is not a sane metadata document.
-MAX_JSON_MEMBER_BYTES = 16 * 1024 * 1024
 
 
 class VerifyingReader(ObservedReader):
@@ -79,6 +79,39 @@ class ImageBlob:
     media_type: str
 
 
+def parse_descriptor(value, what: str, **details) -> ImageBlob:
+    """An OCI descriptor as the registry can address and store it: a sha256 digest, a 64-bit size, a media type.
+
+    ``what`` names it in messages ("The config descriptor of image example/hello:1.0").
+    """
+    if not isinstance(value, dict):
+        raise RegistryError(ErrorCode.INVALID_DESCRIPTOR, f"{what} is not a descriptor (a JSON object).", **details)
+    if "digest" not in value:
+        raise RegistryError(ErrorCode.INVALID_DESCRIPTOR, f"{what} has no digest.", **details)
+    digest = checked_digest(value["digest"], ErrorCode.INVALID_DESCRIPTOR, f"{what}: digest", **details)
+    size = value.get("size")
+    if not is_blob_size(size):
+        shown = repr(size) if len(repr(size)) <= 40 else repr(size)[:30] + "…"
+        raise RegistryError(
+            ErrorCode.INVALID_DESCRIPTOR, f"{what}: size {shown} is not a number of bytes from 0 to {MAX_BLOB_SIZE}.",
+            **details,
+        )
+    media_type = value.get("mediaType", "")
+    if not isinstance(media_type, str):
+        raise RegistryError(ErrorCode.INVALID_DESCRIPTOR, f"{what}: mediaType must be a string.", **details)
+    return ImageBlob(digest, size, media_type)
+
+
+def reference_of(entry: dict) -> str | None:
+    """The image reference an index entry is annotated with, if any."""
+    annotations = entry.get("annotations", {})
+    if not isinstance(annotations, dict):
+        raise RegistryError(ErrorCode.INVALID_IMAGE, f"{OCI_INDEX_MEMBER}: an entry's annotations must be an object.",
+                            member=OCI_INDEX_MEMBER)
+    reference = annotations.get(REF_NAME_ANNOTATION)
+    return reference if isinstance(reference, str) else None
+
+
 class BundleReader:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -123,16 +156,12 @@ class BundleReader:
         return io.BufferedReader(VerifyingReader(stream, member, digest, size), CHUNK_SIZE)
 
     def read_json(self, member: str):
+        """A JSON member, parsed; refused unread when the ZIP declares it larger than a document may be."""
+        if member in self._names and self.size(member) > MAX_JSON_BYTES:
+            raise too_large(member, self.size(member), member=member)
         with self.open(member) as stream:
-            data = stream.read(MAX_JSON_MEMBER_BYTES + 1)
-        if len(data) > MAX_JSON_MEMBER_BYTES:
-            raise RegistryError(
-                ErrorCode.MEMBER_TOO_LARGE, f"{member} is larger than {MAX_JSON_MEMBER_BYTES} bytes.", member=member
-            )
-        try:
-            return json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise RegistryError(ErrorCode.INVALID_JSON, f"{member} is not valid JSON: {error}.", member=member) from None
+            data = read_capped(stream, member, member=member)
+        return parse_json(data, member, member=member)
 
     def metadata(self) -> dict:
         if METADATA_MEMBER not in self._names:
@@ -146,15 +175,20 @@ class BundleReader:
         """The inventory, or None for a metadata-only bundle."""
         if MANIFEST_MEMBER not in self._names:
             return None
-        try:
-            return Manifest.from_json(self.read_json(MANIFEST_MEMBER))
-        except (KeyError, TypeError, AttributeError) as error:
-            raise RegistryError(
-                ErrorCode.INVALID_MANIFEST, f"{MANIFEST_MEMBER} lacks a required field: {error}.", member=MANIFEST_MEMBER
-            ) from None
+        return Manifest.from_json(self.read_json(MANIFEST_MEMBER))
 
     def oci_index(self) -> dict | None:
-        return self.read_json(OCI_INDEX_MEMBER) if OCI_INDEX_MEMBER in self._names else None
+        """The image index, an object whose ``manifests`` are objects (descriptors), or None without images."""
+        if OCI_INDEX_MEMBER not in self._names:
+            return None
+        index = self.read_json(OCI_INDEX_MEMBER)
+        manifests = index.get("manifests", []) if isinstance(index, dict) else None
+        if not isinstance(manifests, list) or not all(isinstance(entry, dict) for entry in manifests):
+            raise RegistryError(
+                ErrorCode.INVALID_IMAGE, f"{OCI_INDEX_MEMBER} must be an object whose manifests are an array of objects.",
+                member=OCI_INDEX_MEMBER,
+            )
+        return index
 
     def open_asset(self, digest: str, size: int) -> BinaryIO:
         return self.open_verified(asset_member(digest), digest, size)
@@ -162,20 +196,35 @@ class BundleReader:
     def open_image_blob(self, blob: ImageBlob) -> BinaryIO:
         return self.open_verified(image_blob_member(blob.digest), blob.digest, blob.size)
 
-    def read_image_json(self, blob: ImageBlob):
+    def read_image_json(self, blob: ImageBlob, what: str = "") -> dict:
+        """An image manifest or config: a JSON object, verified against its digest, never more than the cap held."""
+        member = image_blob_member(blob.digest)
+        what = what or f"Image blob {blob.digest}"
+        if blob.size > MAX_JSON_BYTES:
+            raise too_large(what, blob.size, member=member)
         with self.open_image_blob(blob) as stream:
-            data = stream.read()
-        return json.loads(data)
+            # Reading past the declared size reaches the end: the digest is checked there.
+            data = read_capped(stream, what, member=member)
+        document = parse_json(data, what, member=member)
+        if not isinstance(document, dict):
+            raise RegistryError(ErrorCode.INVALID_IMAGE, f"{what} must be a JSON object.", member=member)
+        return document
 
     def image_blobs(self) -> Iterator[tuple[str, ImageBlob, list[ImageBlob]]]:
         """For each image in the index: its reference, its manifest, and the blobs that manifest names."""
         index = self.oci_index() or {"manifests": []}
         for entry in index.get("manifests", []):
-            manifest_blob = ImageBlob(entry["digest"], entry["size"], entry["mediaType"])
-            manifest = self.read_image_json(manifest_blob)
-            blobs = [ImageBlob(item["digest"], item["size"], item["mediaType"])
-                     for item in [manifest["config"], *manifest["layers"]]]
-            reference = entry.get("annotations", {}).get("org.opencontainers.image.ref.name", "")
+            reference = reference_of(entry) or ""
+            manifest_blob = parse_descriptor(entry, f"The index entry of image {reference}", reference=reference)
+            manifest = self.read_image_json(manifest_blob, f"The manifest of image {reference}")
+            layers = manifest.get("layers", [])
+            if not isinstance(layers, list):
+                raise RegistryError(ErrorCode.INVALID_IMAGE, f"Image {reference}: layers must be an array.",
+                                    reference=reference)
+            blobs = [parse_descriptor(manifest.get("config"), f"The config descriptor of image {reference}",
+                                      reference=reference)]
+            blobs += [parse_descriptor(layer, f"Layer descriptor {number} of image {reference}", reference=reference)
+                      for number, layer in enumerate(layers)]
             yield reference, manifest_blob, blobs
 
     def verify(self) -> dict:

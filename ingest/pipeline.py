@@ -216,14 +216,25 @@ def _succeed_as(job: IngestJob, version) -> None:
     _succeeded()
 
 
+def _storable(value):
+    """``value`` with every string made storable: an error may quote a bundle's NUL or unpaired surrogate."""
+    if isinstance(value, str):
+        return value.replace("\0", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(item) for item in value]
+    return value
+
+
 def fail(job: IngestJob, error: RegistryError, internal_cause: str = "") -> None:
     logger.info("Ingest job %s failed: %s %s", job.pk, error.code, error.message)
     failed = IngestJob.objects.filter(pk=job.pk, state__in=UNFINISHED).update(
         state=IngestJob.State.FAILED,
         error_code=error.code,
-        error_message=error.message,
-        error_details=error.details,
-        internal_cause=internal_cause,
+        error_message=_storable(error.message),
+        error_details=_storable(error.details),
+        internal_cause=_storable(internal_cause),
         finished_at=timezone.now(),
     )
     if failed:

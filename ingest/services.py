@@ -32,6 +32,19 @@ def parse_sha256(value: str | None, field: str = "sha256") -> str:
     return f"sha256:{match.group(1)}"
 
 
+# The column a bundle's file name is kept in (UploadSession.file_name is as long).
+MAX_FILE_NAME = IngestJob._meta.get_field("bundle_name").max_length
+
+
+def check_file_name(name: str) -> None:
+    """Refuse a file name the registry cannot keep: longer than its column, or with control characters or NUL."""
+    if len(name) > MAX_FILE_NAME or not name.isprintable():
+        raise RegistryError(
+            ErrorCode.INVALID_REQUEST, f"file_name must be at most {MAX_FILE_NAME} printable characters (no control "
+            f"characters); {name[:40]!r}{'…' if len(name) > 40 else ''} is not.", field="file_name", limit=MAX_FILE_NAME,
+        )
+
+
 def _queue(job: IngestJob) -> IngestJob:
     # The worker must find the job's row: send only once it is committed.
     transaction.on_commit(lambda: tasks.run_ingest.delay(str(job.pk)))
@@ -76,6 +89,7 @@ def receive_bundle(
     stream: BinaryIO, *, declared_size: int | None, bundle_name: str, replace: bool, expected_digest: str = ""
 ) -> IngestJob:
     """A whole bundle in one request: staged (hashed on the way) and queued."""
+    check_file_name(bundle_name)
     if declared_size is not None and declared_size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(declared_size)
     refuse_uploads_while_storage_moves()
@@ -87,6 +101,7 @@ def receive_bundle(
 
 
 def open_upload(*, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
+    check_file_name(file_name)
     if size <= 0:
         raise RegistryError(ErrorCode.INVALID_SIZE, f"size must be a positive number of bytes, not {size}.", field="size")
     if size > settings.MAX_BUNDLE_BYTES:
@@ -98,7 +113,10 @@ def open_upload(*, size: int, expected_digest: str, file_name: str, replace: boo
 
 
 def _open_session(session_id) -> UploadSession:
-    session = UploadSession.objects.filter(pk=session_id).first()
+    try:
+        session = UploadSession.objects.filter(pk=uuid.UUID(str(session_id))).first()
+    except ValueError:  # not a UUID: no upload has that id
+        session = None
     if session is None:
         raise RegistryError(ErrorCode.UPLOAD_UNKNOWN, f"There is no upload {session_id}.", upload=str(session_id))
     if session.state != UploadSession.State.OPEN:

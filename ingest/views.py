@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,13 +17,15 @@ from access import audit
 from access.models import AuditEvent
 from access.throttling import UploadRateThrottle
 from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest import services, staging
 from ingest.models import IngestJob, UploadSession
 
 from .multipart import staged_multipart_bundle
 from .serializers import CommitSerializer, IngestJobSerializer, UploadSessionCreateSerializer, UploadSessionSerializer
 
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+# Positions of at most 19 digits: every bundle size fits, and int() never sees thousands of digits.
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})")
 # Multipart framing around the file: boundaries and part headers.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -34,8 +38,8 @@ def _content_length(request) -> int | None:
     value = request.META.get("CONTENT_LENGTH")
     if not value:
         return None
-    if not value.isdigit():
-        raise RegistryError(ErrorCode.INVALID_REQUEST, f"Content-Length {value!r} is not a number of bytes.")
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+        raise RegistryError(ErrorCode.INVALID_REQUEST, f"Content-Length {value[:30]!r} is not a number of bytes.")
     return int(value)
 
 
@@ -50,6 +54,18 @@ class BundleUploadView(APIView):
     parser_classes = []
     throttle_classes = [UploadRateThrottle]
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("file_name", description="The bundle's file name, kept with its job (at most 255 "
+                             "printable characters)."),
+            OpenApiParameter("X-File-Name", location=OpenApiParameter.HEADER, description="The file name, when the "
+                             "query does not give file_name."),
+            OpenApiParameter("sha256", description="The sha256 the bundle must hash to (hex or sha256:<hex>)."),
+            OpenApiParameter("replace", bool, description="Replace a published version of the same name and version."),
+        ],
+        request={BUNDLE_MEDIA_TYPE: OpenApiTypes.BINARY},
+        responses={202: IngestJobSerializer},
+    )
     def post(self, request):
         length = _content_length(request)
         if length is None:
@@ -106,15 +122,25 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
         session = self.get_object()
         return Response(self.get_serializer(session).data, headers=self._offset_headers(session))
 
+    @extend_schema(
+        parameters=[OpenApiParameter("Content-Range", location=OpenApiParameter.HEADER, required=True,
+                                     description="bytes <start>-<end>/<size>: where the chunk goes.")],
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+    )
     def update(self, request, pk=None):
         """PUT one chunk: ``Content-Range: bytes <start>-<end>/<size>``."""
         header = request.headers.get("Content-Range", "")
-        match = _CONTENT_RANGE.match(header)
+        match = _CONTENT_RANGE.fullmatch(header)
         if not match:
-            raise RegistryError(ErrorCode.RANGE_INVALID, f"Content-Range must read 'bytes <start>-<end>/<size>', not {header!r}.")
+            raise RegistryError(ErrorCode.RANGE_INVALID, f"Content-Range must read 'bytes <start>-<end>/<size>', not "
+                                f"{header[:100]!r}.")
         start, end, total = (int(part) for part in match.groups())
         length = _content_length(request)
-        if length is not None and length != end - start + 1:
+        if length is None:
+            # A chunked body reaches Django as an empty one: it would be taken for a chunk cut off at 0 bytes.
+            raise RegistryError(ErrorCode.LENGTH_REQUIRED, "Send each chunk with a Content-Length header (chunked "
+                                "transfer encoding is not accepted).")
+        if length != end - start + 1:
             raise RegistryError(ErrorCode.RANGE_INVALID, f"Content-Range covers {end - start + 1} bytes, the body is {length}.")
         try:
             session = services.append_chunk(pk, request._request, start, end, total)
@@ -139,6 +165,12 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
         return _accepted(request, job)
 
 
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("state", enum=IngestJob.State.values, description="Only jobs in this state."),
+    OpenApiParameter("stage", enum=IngestJob.Stage.values, description="Only jobs at this stage."),
+    OpenApiParameter("package", description="Only jobs of this package."),
+    OpenApiParameter("error_code", description="Only jobs that failed with this code."),
+]))
 class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
     """Ingest jobs: filter with ``state``, ``stage``, ``package``, ``error_code``; cancel one."""
 
@@ -154,6 +186,6 @@ class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        job = services.cancel_job(get_object_or_404(IngestJob, pk=pk))
+        job = services.cancel_job(get_object_or_404(IngestJob.objects.all(), pk=pk))
         audit.record_request(request, AuditEvent.Action.JOB_CANCEL, f"job {job.pk}", state=job.state)
         return Response(IngestJobSerializer(job, context={"request": request}).data)

@@ -32,16 +32,22 @@ def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, last = match.groups()
     if first == "":
         # A suffix: the last N bytes.
-        suffix = int(last)
+        suffix = _at_most(last, size)
         if suffix == 0 or size == 0:
             raise RangeNotSatisfiable
-        offset = max(size - suffix, 0)
-        return offset, size - offset
-    offset = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+        return size - suffix, suffix
+    offset = _at_most(first, size)
+    end = _at_most(last, size - 1) if last else size - 1
     if offset >= size or end < offset:
         raise RangeNotSatisfiable
     return offset, end - offset + 1
+
+
+def _at_most(digits: str, bound: int) -> int:
+    """The number ``digits`` write, or ``bound`` if it is larger: a position of thousands of digits is past any
+    blob, and is never converted (Python refuses int() of more than 4,300 digits)."""
+    digits = digits.lstrip("0") or "0"
+    return bound if len(digits) > len(str(bound)) else min(int(digits), bound)
 
 
 class BlobChunks:

@@ -8,6 +8,8 @@ import re
 
 from django.conf import settings
 
+from dcos_bundle.documents import is_storable_text
+
 # A reference's first component names a registry when it looks like a host (docker's rule).
 _REGISTRY_HOST = re.compile(r"^(localhost|.*[.:].*)$")
 
@@ -23,9 +25,13 @@ def parse_coordinate(coordinate: str) -> tuple[str, str] | None:
     padded = coordinate.upper() + "=" * (-len(coordinate) % 8)
     try:
         decoded = json.loads(base64.b32decode(padded))
-        return decoded["name"], decoded["version"]
-    except (ValueError, KeyError, TypeError):
+        name, version = decoded["name"], decoded["version"]
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
+    # Only text the catalogue can hold names a package (no NUL, no unpaired surrogate).
+    if not all(isinstance(part, str) and is_storable_text(part) for part in (name, version)):
+        return None
+    return name, version
 
 
 def resource_path(name: str, version: str, digest: str, file_name: str) -> str:

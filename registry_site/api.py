@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from access.auth import WWW_AUTHENTICATE
+from dcos_bundle.documents import parse_json
 from dcos_bundle.errors import ErrorCode, RegistryError
 
 # DRF keeps its own statuses; these name its exceptions in the registry's codes.
@@ -51,16 +51,23 @@ def exception_handler(exc, context):
 
 
 class LimitedJSONParser(JSONParser):
-    """JSON bodies of at most API_MAX_JSON_BYTES: the API's documents are small, bundles have their own endpoints."""
+    """JSON bodies of at most API_MAX_JSON_BYTES: the API's documents are small, bundles have their own endpoints.
+
+    Read as a bundle's documents are (dcos_bundle.documents): numbers within a double, nesting at most
+    MAX_JSON_DEPTH deep, no NaN, NUL or unpaired surrogate, each refused with its code.
+    """
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.API_MAX_JSON_BYTES
-        declared = parser_context["request"].META.get("CONTENT_LENGTH") if parser_context else None
+        declared = parser_context["request"].META.get("CONTENT_LENGTH", "") if parser_context else ""
         body = stream.read(limit + 1) if stream is not None else b""
-        if (declared and declared.isdigit() and int(declared) > limit) or len(body) > limit:
+        # Compared as text first: int() of thousands of digits is refused.
+        declared_too_large = declared.isascii() and declared.isdigit() and (
+            len(declared.lstrip("0")) > len(str(limit)) or int(declared) > limit)
+        if declared_too_large or len(body) > limit:
             raise RegistryError(ErrorCode.REQUEST_TOO_LARGE, f"A JSON request body may have at most {limit} bytes; upload "
                               "bundles to /api/v1/bundles/ or /api/v1/uploads/.", limit=limit)
-        return super().parse(io.BytesIO(body), media_type, parser_context)
+        return parse_json(body, "The request body")
 
 
 def unavailable_component(error: BaseException | None) -> str | None:

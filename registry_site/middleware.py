@@ -1,12 +1,15 @@
-"""One log line and the request metrics for every HTTP request."""
+"""One log line and the request metrics for every HTTP request; requests naming a NUL refused before any view."""
 
 from __future__ import annotations
 
 import re
 import time
+from urllib.parse import unquote
 
 import structlog
+from django.http import JsonResponse
 
+from dcos_bundle.errors import ErrorCode
 from telemetry import metrics
 
 logger = structlog.get_logger("registry_site.requests")
@@ -59,3 +62,19 @@ class RequestMetricsMiddleware:
             duration_ms=round(seconds * 1000, 1), bytes=bytes_sent(response), **({"cluster": cluster} if cluster else {}),
         )
         return response
+
+
+class RefuseNulMiddleware:
+    """A path or query string holding NUL (``%00``) names nothing here: PostgreSQL text cannot hold the character,
+    so no package, version, job, cluster or token has it. Answered 400 before any view queries the database."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\0" in request.path_info or "\0" in unquote(request.META.get("QUERY_STRING", "")):
+            where = "path" if "\0" in request.path_info else "query string"
+            return JsonResponse({"code": ErrorCode.INVALID_REQUEST, "message": f"The request's {where} holds a NUL "
+                                 "character (%00), which nothing in this registry can contain.", "details": {}},
+                                status=400)
+        return self.get_response(request)

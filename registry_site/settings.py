@@ -124,6 +124,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: it times and logs the whole request.
     "registry_site.middleware.RequestMetricsMiddleware",
+    "registry_site.middleware.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

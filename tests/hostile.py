@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import struct
 import tarfile
 import zipfile
 from pathlib import Path
 from typing import Callable
 
-from dcos_bundle.format import MANIFEST_MEMBER, OCI_INDEX_MEMBER, image_blob_member
+from dcos_bundle.format import MANIFEST_MEMBER, METADATA_MEMBER, OCI_INDEX_MEMBER, image_blob_member
 from dcos_bundle.oci import canonical_json
 
 END_RECORD = struct.Struct("<4s4H2LH")
@@ -168,8 +169,11 @@ def rechain_image(
     target: Path,
     config: Callable[[dict], None] = lambda config: None,
     layers: Callable[[list[bytes]], list[bytes]] = lambda layers: layers,
+    manifest_change: Callable[[dict], None] = lambda manifest: None,
+    config_bytes: Callable[[bytes], bytes] = lambda data: data,
 ) -> Path:
-    """Change the first image's config (in place) and/or its layer blobs, and re-address everything above."""
+    """Change the first image's config (in place, or its bytes), its layer blobs and/or the descriptors of its
+    manifest (after they were addressed), and re-address everything above."""
     with zipfile.ZipFile(source) as archive:
         index = json.loads(archive.read(OCI_INDEX_MEMBER))
         entry = index["manifests"][0]
@@ -185,12 +189,13 @@ def rechain_image(
     }
     config(config_document)
     new_layers = layers(layer_blobs)
-    config_bytes = canonical_json(config_document)
-    manifest["config"].update(digest=_digest(config_bytes), size=len(config_bytes))
+    config_blob = config_bytes(canonical_json(config_document))
+    manifest["config"].update(digest=_digest(config_blob), size=len(config_blob))
     for descriptor, blob in zip(manifest["layers"], new_layers):
         descriptor.update(digest=_digest(blob), size=len(blob))
         changes[image_blob_member(descriptor["digest"])] = blob
-    changes[image_blob_member(manifest["config"]["digest"])] = config_bytes
+    changes[image_blob_member(manifest["config"]["digest"])] = config_blob
+    manifest_change(manifest)
     manifest_bytes = canonical_json(manifest)
     old_digest = entry["digest"]
     entry.update(digest=_digest(manifest_bytes), size=len(manifest_bytes))
@@ -201,3 +206,34 @@ def rechain_image(
             image["manifestDigest"] = entry["digest"]
     changes[MANIFEST_MEMBER] = json.dumps(bundle_manifest).encode()
     return rewrite(source, target, changes)
+
+
+# A string value that ``with_raw_json`` replaces by JSON text no encoder writes.
+RAW = "\u2063raw\u2063"
+
+
+def with_raw_json(document, raw: str) -> bytes:
+    """``document`` as JSON text, the string ``RAW`` in it replaced by ``raw`` verbatim."""
+    text = json.dumps(document)
+    assert text.count(json.dumps(RAW)) == 1
+    return text.replace(json.dumps(RAW), raw).encode()
+
+
+def nested_arrays(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def with_documents_changed(source: Path, target: Path, metadata: Callable[[dict], None],
+                       manifest: Callable[[dict], None] = lambda manifest: None,
+                       index: Callable[[dict], None] = lambda index: None) -> Path:
+    """Change metadata.json, manifest.json and images/index.json together, so they still agree."""
+    documents = {member: read_json(source, member) for member in (METADATA_MEMBER, MANIFEST_MEMBER, OCI_INDEX_MEMBER)}
+    metadata(documents[METADATA_MEMBER])
+    manifest(documents[MANIFEST_MEMBER])
+    index(documents[OCI_INDEX_MEMBER])
+    return rewrite(source, target, {member: json.dumps(document).encode() for member, document in documents.items()})
+
+
+def random_whitespace(size: int) -> bytes:
+    """``size`` bytes of JSON whitespace that deflate about 4:1, so they pass as no ZIP bomb."""
+    return os.urandom(size).translate(bytes(b" \t\n\r"[byte % 4] for byte in range(256)))

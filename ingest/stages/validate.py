@@ -1,8 +1,9 @@
 """Stage 2: the bundle's metadata, manifest and image index make sense together.
 
-Checks the metadata (the project's own Universe rules), renders the Marathon template with the
-default options, and matches the manifest's inventory against the metadata and the ZIP's
-members. The result is the plan the later stages work through.
+Checks the metadata (the project's own Universe rules, then the lengths the catalogue's columns
+hold), renders the Marathon template with the default options, and matches the manifest's
+inventory against the metadata and the ZIP's members. The result is the plan the later stages
+work through: nothing in it is too long to be written.
 """
 
 from __future__ import annotations
@@ -13,16 +14,26 @@ import mimetypes
 from dataclasses import dataclass, field
 
 from dcos_bundle.errors import ErrorCode, RegistryError
-from dcos_bundle.format import OCI_MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION, BlobRole, asset_member, image_blob_member
-from dcos_bundle.reader import BundleReader
+from dcos_bundle.format import OCI_MANIFEST_MEDIA_TYPE, BlobRole, asset_member, image_blob_member
+from dcos_bundle.reader import BundleReader, parse_descriptor, reference_of
 from dcos_bundle.universe.metadata import check_metadata
 from dcos_bundle.universe.resource import asset_urls, image_references
 from dcos_bundle.universe.template import render_marathon_app
+from ingest.models import JobBlob
+from packages_app.models import Package, PackageVersion
 
 from .inspect import Inventory
 
 DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 IMAGE_MANIFEST_MEDIA_TYPES = (OCI_MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE)
+# The metadata fields the catalogue keeps in columns of their own, and those columns.
+METADATA_COLUMNS = {
+    "name": Package._meta.get_field("name"),
+    "version": PackageVersion._meta.get_field("version"),
+    "minDcosReleaseVersion": PackageVersion._meta.get_field("min_dcos_release_version"),
+}
+# Where a blob's name is kept: an asset's URL, an image's reference (VersionBlob.name is as long).
+BLOB_NAME_COLUMN = JobBlob._meta.get_field("name")
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,20 @@ class BundlePlan:
         return self.metadata["version"]
 
 
+def _check_fits(value: str, column, what: str, **details) -> None:
+    if len(value) > column.max_length:
+        raise RegistryError(
+            ErrorCode.FIELD_TOO_LONG, f"{what} is {len(value)} characters long; the registry keeps at most "
+            f"{column.max_length}.", **details, length=len(value), limit=column.max_length,
+        )
+
+
+def _check_columns(metadata: dict) -> None:
+    for field, column in METADATA_COLUMNS.items():
+        if isinstance(metadata.get(field), str):
+            _check_fits(metadata[field], column, f"metadata.json: {field}", field=field)
+
+
 def _member(inventory: Inventory, name: str, size: int, what: str):
     info = inventory.members.get(name)
     if info is None:
@@ -68,6 +93,7 @@ def _member(inventory: Inventory, name: str, size: int, what: str):
 def validate_bundle(reader: BundleReader, inventory: Inventory) -> BundlePlan:
     metadata = reader.metadata()
     check_metadata(metadata)
+    _check_columns(metadata)
     render_marathon_app(metadata)
     manifest = reader.manifest()
     if manifest is None:
@@ -81,6 +107,8 @@ def validate_bundle(reader: BundleReader, inventory: Inventory) -> BundlePlan:
             f"{metadata['name']} {metadata['version']}.",
         )
     urls = asset_urls(metadata)
+    for asset in manifest.assets:
+        _check_fits(asset.url, BLOB_NAME_COLUMN, f"The URL of asset {asset.url[:100]}…", url=asset.url[:100])
     carried = {asset.url for asset in manifest.assets}
     for url in urls:
         if url not in carried:
@@ -98,6 +126,8 @@ def validate_bundle(reader: BundleReader, inventory: Inventory) -> BundlePlan:
         assets.append(PlannedBlob(asset.digest, asset.size, media_type, BlobRole.ASSET, asset.url, member))
 
     references = image_references(metadata)
+    for reference in references:
+        _check_fits(reference, BLOB_NAME_COLUMN, f"Image reference {reference[:100]}…", reference=reference[:100])
     listed = {image.reference: image.manifest_digest for image in manifest.images}
     if set(listed) != set(references):
         missing = sorted(set(references) - set(listed)) or sorted(set(listed) - set(references))
@@ -123,7 +153,7 @@ def _indexed_manifests(reader: BundleReader, inventory: Inventory, listed: dict[
         raise RegistryError(ErrorCode.IMAGE_INDEX_MISSING, "The bundle lists images but has no images/index.json.")
     entries = {}
     for entry in index.get("manifests", []):
-        reference = (entry.get("annotations") or {}).get(REF_NAME_ANNOTATION)
+        reference = reference_of(entry)
         if reference in listed:
             entries[reference] = entry
     planned = []
@@ -135,14 +165,15 @@ def _indexed_manifests(reader: BundleReader, inventory: Inventory, listed: dict[
                 f"images/index.json has no manifest {digest} for {reference}, which manifest.json lists.",
                 reference=reference,
             )
-        if entry.get("mediaType") not in IMAGE_MANIFEST_MEDIA_TYPES or not isinstance(entry.get("size"), int):
+        descriptor = parse_descriptor(entry, f"The index entry of image {reference}", reference=reference)
+        if descriptor.media_type not in IMAGE_MANIFEST_MEDIA_TYPES:
             raise RegistryError(
-                ErrorCode.UNSUPPORTED_IMAGE, f"Image {reference}: index entry of type {entry.get('mediaType')!r} is not an image "
-                "manifest.", reference=reference,
+                ErrorCode.UNSUPPORTED_IMAGE, f"Image {reference}: index entry of type {descriptor.media_type!r} is not an "
+                "image manifest.", reference=reference,
             )
         member = image_blob_member(digest)
-        _member(inventory, member, entry["size"], f"Manifest of image {reference}")
-        planned.append(PlannedBlob(digest, entry["size"], entry["mediaType"], BlobRole.MANIFEST, reference, member))
+        _member(inventory, member, descriptor.size, f"Manifest of image {reference}")
+        planned.append(PlannedBlob(digest, descriptor.size, descriptor.media_type, BlobRole.MANIFEST, reference, member))
     return planned
 
 

@@ -1,7 +1,8 @@
 """Stage 3: every image's manifest, config and layers are what they claim to be.
 
-Manifests and configs are small: they are read, hashed and parsed here, and every blob the
-images need is claimed for the job. Layers are big: each is checked by its own task (so layers
+Manifests and configs are small: they are read (never more than a JSON document may be), hashed
+and parsed here, their descriptors and diff_ids checked, and every blob the images need is
+claimed for the job. Layers are big: each is checked by its own task (so layers
 spread over all workers), in ONE pass over its bytes: the compressed digest and size are checked
 while the layer streams into the blob store, and the stream is inflated on the side to check
 that it hashes to the diff_id the image config declares.
@@ -11,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zlib
 
 from blobs.drivers import BlobStore
-from dcos_bundle.digests import CHUNK_SIZE
+from dcos_bundle.digests import CHUNK_SIZE, checked_digest
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import BlobRole, image_blob_member
-from dcos_bundle.reader import BundleReader
+from dcos_bundle.reader import BundleReader, ImageBlob, parse_descriptor
 from dcos_bundle.streams import ObservedReader
 from ingest.models import IngestJob, JobBlob
 from ingest.progress import Progress
@@ -34,21 +34,7 @@ CONFIG_MEDIA_TYPES = ("application/vnd.oci.image.config.v1+json", "application/v
 
 
 def _read_document(reader: BundleReader, blob: PlannedBlob, what: str) -> dict:
-    with reader.open_verified(blob.member, blob.digest, blob.size) as stream:
-        data = stream.read()
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RegistryError(ErrorCode.INVALID_IMAGE, f"{what} is not valid JSON: {error}.", member=blob.member) from None
-    if not isinstance(document, dict):
-        raise RegistryError(ErrorCode.INVALID_IMAGE, f"{what} must be a JSON object.", member=blob.member)
-    return document
-
-
-def _descriptor(reference: str, descriptor, what: str) -> tuple[str, int, str]:
-    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("size"), int):
-        raise RegistryError(ErrorCode.INVALID_IMAGE, f"Image {reference}: the {what} descriptor is malformed.", reference=reference)
-    return descriptor.get("digest"), descriptor["size"], descriptor.get("mediaType", "")
+    return reader.read_image_json(ImageBlob(blob.digest, blob.size, blob.media_type), what)
 
 
 def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
@@ -64,16 +50,18 @@ def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
         reference = manifest_blob.name
         manifest = _read_document(reader, manifest_blob, f"The manifest of image {reference}")
         claim(manifest_blob)
-        config_digest, config_size, config_type = _descriptor(reference, manifest.get("config"), "config")
-        if config_type not in CONFIG_MEDIA_TYPES:
-            raise RegistryError(ErrorCode.UNSUPPORTED_IMAGE, f"Image {reference}: config type {config_type!r} is not an image "
-                              "config.", reference=reference)
-        config_blob = PlannedBlob(config_digest, config_size, config_type, BlobRole.CONFIG, reference,
-                                  image_blob_member(config_digest))
-        config = _read_document(reader, config_blob, f"The config of image {reference}")
+        config = parse_descriptor(manifest.get("config"), f"The config descriptor of image {reference}",
+                                  reference=reference)
+        if config.media_type not in CONFIG_MEDIA_TYPES:
+            raise RegistryError(ErrorCode.UNSUPPORTED_IMAGE, f"Image {reference}: config type {config.media_type!r} is "
+                                "not an image config.", reference=reference)
+        config_blob = PlannedBlob(config.digest, config.size, config.media_type, BlobRole.CONFIG, reference,
+                                  image_blob_member(config.digest))
+        config_document = _read_document(reader, config_blob, f"The config of image {reference}")
         claim(config_blob)
         layers = manifest.get("layers")
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids")
+        rootfs = config_document.get("rootfs")
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
         if not isinstance(layers, list) or not isinstance(diff_ids, list) or len(layers) != len(diff_ids):
             raise RegistryError(
                 ErrorCode.DIFF_IDS_MISMATCH,
@@ -81,16 +69,25 @@ def plan_images(job: IngestJob, reader: BundleReader, plan: BundlePlan) -> int:
                 f"the config {len(diff_ids) if isinstance(diff_ids, list) else 'no'} diff_ids.",
                 reference=reference,
             )
-        for layer, diff_id in zip(layers, diff_ids):
-            digest, size, media_type = _descriptor(reference, layer, "layer")
-            if media_type not in GZIP_LAYER_MEDIA_TYPES:
-                raise RegistryError(ErrorCode.UNSUPPORTED_IMAGE, f"Image {reference}: layer type {media_type!r} is not a gzip "
-                                  "layer.", reference=reference, layer=digest)
-            member = image_blob_member(digest)
+        for number, (layer, diff_id) in enumerate(zip(layers, diff_ids)):
+            descriptor = parse_descriptor(layer, f"Layer descriptor {number} of image {reference}", reference=reference)
+            if descriptor.media_type not in GZIP_LAYER_MEDIA_TYPES:
+                raise RegistryError(ErrorCode.UNSUPPORTED_IMAGE, f"Image {reference}: layer type {descriptor.media_type!r} "
+                                    "is not a gzip layer.", reference=reference, layer=descriptor.digest)
+            diff_id = checked_digest(diff_id, ErrorCode.INVALID_DIFF_ID, f"Image {reference}: diff_id {number}",
+                                     reference=reference)
+            member = image_blob_member(descriptor.digest)
             if not reader.has(member):
-                raise RegistryError(ErrorCode.MEMBER_MISSING, f"Image {reference}: layer {digest} is not in the bundle.",
-                                  reference=reference, layer=digest, member=member)
-            claim(PlannedBlob(digest, size, media_type, BlobRole.LAYER, reference, member, diff_id))
+                raise RegistryError(ErrorCode.MEMBER_MISSING, f"Image {reference}: layer {descriptor.digest} is not in the "
+                                    "bundle.", reference=reference, layer=descriptor.digest, member=member)
+            if reader.size(member) != descriptor.size:
+                raise RegistryError(
+                    ErrorCode.SIZE_MISMATCH, f"Image {reference}: layer {descriptor.digest} is {reader.size(member)} "
+                    f"bytes in the bundle, but its descriptor says {descriptor.size}.",
+                    reference=reference, layer=descriptor.digest, expected=descriptor.size, actual=reader.size(member),
+                )
+            claim(PlannedBlob(descriptor.digest, descriptor.size, descriptor.media_type, BlobRole.LAYER, reference,
+                              member, diff_id))
 
     JobBlob.objects.bulk_create(
         [JobBlob(job=job, digest=blob.digest, size=blob.size, media_type=blob.media_type, role=blob.role,

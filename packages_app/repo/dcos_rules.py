@@ -9,7 +9,8 @@ import re
 # have failed its own schema check otherwise), and an older Cosmos can neither read one nor use its `manager`.
 CARRIES = {"v3": ("3.0", "4.0"), "v4": ("3.0", "4.0"), "v5": ("3.0", "4.0", "5.0")}
 ESCAPE_BELOW = (1, 10)
-_DCOS_VERSION = re.compile(r"\bdcos/(\d+(?:\.\d+)*)")
+# Parts of at most 9 digits: a version with a longer one is no DC/OS version (and int() of thousands fails).
+_DCOS_VERSION = re.compile(r"\bdcos/(\d{1,9}(?:\.\d{1,9})*)(?![\d.]*\d)")
 # The generator's own pattern: a double quote not preceded by a backslash.
 _UNESCAPED_QUOTE = re.compile(r'([^\\])"')
 

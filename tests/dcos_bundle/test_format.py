@@ -1,4 +1,5 @@
-"""Writing and reading bundles: layout, compression, digests, atomicity, metadata-only bundles."""
+"""Writing and reading bundles: layout, compression, digests, atomicity, metadata-only bundles, and the
+reader's refusals: documents over the JSON cap, malformed descriptors and manifest.json fields."""
 
 from __future__ import annotations
 
@@ -10,20 +11,24 @@ import zipfile
 
 import pytest
 
+from dcos_bundle.documents import MAX_JSON_BYTES
 from dcos_bundle.errors import RegistryError
 from dcos_bundle.format import (
     MANIFEST_MEMBER,
+    MAX_BLOB_SIZE,
     METADATA_MEMBER,
     OCI_INDEX_MEMBER,
     OCI_LAYOUT_MEMBER,
     REF_NAME_ANNOTATION,
+    Manifest,
     asset_member,
     image_blob_member,
 )
 from dcos_bundle.oci import ImageSet, spool_layer
-from dcos_bundle.reader import BundleReader
+from dcos_bundle.reader import BundleReader, parse_descriptor
 from dcos_bundle.writer import BundleExists, BundleWriter
 from tests.bundles import AssetSpec, ImageSpec, image_config, make_bundle, make_layer, tar_stream
+from tests.hostile import random_whitespace, rechain_image
 from tests.streams import sha256_digest
 
 MiB = 1024 * 1024
@@ -197,3 +202,86 @@ def test_large_bundle_is_written_and_verified_in_bounded_memory(tmp_path):
     assert summary["bytes"] > 70 * MiB
     assert peak < 16 * MiB, peak
     assert built.path.stat().st_size > 70 * MiB
+
+
+def test_an_image_document_over_the_json_cap_is_refused_unread(tmp_path):
+    built = make_bundle(tmp_path / "valid")
+    hostile = rechain_image(built.path, tmp_path / "hostile.dcos",
+                            config_bytes=lambda data: data + random_whitespace(MAX_JSON_BYTES))
+    with BundleReader(hostile) as reader:
+        [(reference, _, blobs)] = list(reader.image_blobs())
+        tracemalloc.start()
+        try:
+            with pytest.raises(RegistryError) as caught:
+                reader.read_image_json(blobs[0], f"The config of image {reference}")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert caught.value.code == "member_too_large"
+    assert caught.value.details["size"] > MAX_JSON_BYTES
+    assert peak < MiB, peak
+
+
+@pytest.mark.parametrize("descriptor, code", [
+    ("sha256:" + "0" * 64, "invalid_descriptor"),
+    ({"size": 1, "mediaType": "x"}, "invalid_descriptor"),
+    ({"digest": None, "size": 1}, "invalid_descriptor"),
+    ({"digest": "sha256:" + "0" * 63, "size": 1}, "invalid_descriptor"),
+    ({"digest": "sha256:" + "0" * 64 + "\n", "size": 1}, "invalid_descriptor"),
+    ({"digest": "sha256:" + "A" * 64, "size": 1}, "invalid_descriptor"),
+    ({"digest": "sha256:" + "0" * 193, "size": 1}, "invalid_descriptor"),
+    ({"digest": "sha512:" + "ab" * 64, "size": 1}, "unsupported_digest"),
+    ({"digest": "blake3:" + "ab" * 32, "size": 1}, "unsupported_digest"),
+    ({"digest": "sha256:" + "0" * 64, "size": 2**70}, "invalid_descriptor"),
+    ({"digest": "sha256:" + "0" * 64, "size": 2**63}, "invalid_descriptor"),
+    ({"digest": "sha256:" + "0" * 64, "size": -1}, "invalid_descriptor"),
+    ({"digest": "sha256:" + "0" * 64, "size": "1"}, "invalid_descriptor"),
+    ({"digest": "sha256:" + "0" * 64, "size": True}, "invalid_descriptor"),
+    ({"digest": "sha256:" + "0" * 64, "size": 1, "mediaType": ["x"]}, "invalid_descriptor"),
+])
+def test_descriptors_are_refused_with_what_is_wrong(descriptor, code):
+    with pytest.raises(RegistryError) as caught:
+        parse_descriptor(descriptor, "The config descriptor of image x", reference="x")
+    assert caught.value.code == code
+    assert caught.value.details["reference"] == "x"
+    assert len(caught.value.message) < 300
+
+
+def test_a_descriptor_of_the_largest_size_is_read():
+    blob = parse_descriptor({"digest": "sha256:" + "0" * 64, "size": MAX_BLOB_SIZE, "mediaType": "m"}, "d")
+    assert (blob.size, blob.media_type) == (MAX_BLOB_SIZE, "m")
+
+
+def valid_manifest_json() -> dict:
+    return {"bundleFormatVersion": 1, "package": {"name": "p", "version": "1"}, "builtBy": {}, "builtAt": "",
+            "assets": [{"url": "https://x.invalid/a", "digest": "sha256:" + "0" * 64, "size": 1, "fileName": "a",
+                        "usedAt": ["/resource/assets/uris/a"]}],
+            "images": [{"reference": "x:1", "manifestDigest": "sha256:" + "1" * 64, "usedAt": []}]}
+
+
+@pytest.mark.parametrize("change, code, at", [
+    (lambda m: m.pop("package"), "invalid_manifest", "/package"),
+    (lambda m: m.update(package="p"), "invalid_manifest", "/package"),
+    (lambda m: m["package"].update(version=1), "invalid_manifest", "/package/version"),
+    (lambda m: m.update(bundleFormatVersion="1"), "invalid_manifest", "/bundleFormatVersion"),
+    (lambda m: m.update(assets={}), "invalid_manifest", "/assets"),
+    (lambda m: m["assets"].append("a"), "invalid_manifest", "/assets/1"),
+    (lambda m: m["assets"][0].update(fileName=5), "invalid_manifest", "/assets/0/fileName"),
+    (lambda m: m["assets"][0].update(size=-1), "invalid_manifest", "/assets/0/size"),
+    (lambda m: m["assets"][0].update(size=2**64), "invalid_manifest", "/assets/0/size"),
+    (lambda m: m["assets"][0].update(usedAt=[1]), "invalid_manifest", "/assets/0/usedAt"),
+    (lambda m: m["assets"][0].update(digest="md5:abc"), "unsupported_digest", "/assets/0/digest"),
+    (lambda m: m["images"][0].update(reference=["x"]), "invalid_manifest", "/images/0/reference"),
+    (lambda m: m["images"][0].update(manifestDigest="sha256:xyz"), "invalid_manifest", "/images/0/manifestDigest"),
+])
+def test_manifest_json_fields_are_checked_one_by_one(change, code, at):
+    manifest = valid_manifest_json()
+    change(manifest)
+    with pytest.raises(RegistryError) as caught:
+        Manifest.from_json(manifest)
+    assert (caught.value.code, caught.value.details["at"]) == (code, at)
+    assert caught.value.details["member"] == MANIFEST_MEMBER
+
+
+def test_a_valid_manifest_json_reads_back_as_written():
+    assert Manifest.from_json(valid_manifest_json()).to_json() == valid_manifest_json()

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from blobs.models import Blob
 from blobs.store import blob_store
+from dcos_bundle.documents import MAX_JSON_BYTES
 from dcos_bundle.format import (
     BUNDLE_MEDIA_TYPE,
     MANIFEST_MEMBER,
@@ -31,14 +32,20 @@ from tests.hostile import (
     CENTRAL_METHOD,
     LOCAL_FLAGS,
     LOCAL_METHOD,
+    RAW,
     header_offsets,
+    nested_arrays,
     patched,
     patched_in_both,
+    random_whitespace,
     read_json,
     rechain_image,
+    renamed,
     rewrite,
     tar_bytes,
     unix_member,
+    with_documents_changed,
+    with_raw_json,
 )
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -83,6 +90,58 @@ def template(text: str):
     def change(metadata):
         metadata["marathon"]["v2AppMustacheTemplate"] = base64.b64encode(text.encode()).decode()
     return change
+
+
+def metadata_with_raw(valid, change, raw: str) -> dict:
+    """metadata.json with ``change`` made, the ``RAW`` value it placed written as ``raw``."""
+    metadata = json.loads(json.dumps(valid.metadata))
+    change(metadata)
+    return {METADATA_MEMBER: with_raw_json(metadata, raw)}
+
+
+def config_default(metadata, value) -> None:
+    metadata["config"]["properties"]["service"]["properties"]["extra"] = {"default": value}
+
+
+def package_renamed(valid, target, **package):
+    """The package's name or version changed in metadata.json and manifest.json alike."""
+    return with_documents_changed(valid.path, target, lambda metadata: metadata.update(package),
+                                  lambda manifest: manifest["package"].update(package))
+
+
+def asset_url_changed(valid, target, url: str):
+    def in_metadata(metadata):
+        metadata["resource"]["assets"]["uris"]["payload"] = url
+
+    def in_manifest(manifest):
+        manifest["assets"][0]["url"] = url
+
+    return with_documents_changed(valid.path, target, in_metadata, in_manifest)
+
+
+def image_reference_changed(valid, target, reference: str):
+    def in_metadata(metadata):
+        metadata["resource"]["assets"]["container"]["docker"]["server"] = reference
+
+    def in_manifest(manifest):
+        manifest["images"][0]["reference"] = reference
+
+    def in_index(index):
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = reference
+
+    return with_documents_changed(valid.path, target, in_metadata, in_manifest, in_index)
+
+
+def manifest_json_changed(valid, target, change):
+    manifest = read_json(valid.path, MANIFEST_MEMBER)
+    change(manifest)
+    return rewrite(valid.path, target, {MANIFEST_MEMBER: json.dumps(manifest).encode()})
+
+
+def member_name_with_nul(valid, target):
+    """A member whose name holds a NUL byte (zipfile cuts names at NUL, so it is patched in)."""
+    written = rewrite(valid.path, target, {}, [("assets/nul-X-name", b"x")])
+    return with_bytes(target.parent, renamed(written.read_bytes(), b"assets/nul-X-name", b"assets/nul-\0-name"))
 
 
 def bomb():
@@ -140,6 +199,52 @@ CASES = {
     "missing-image-index": ("image_index_missing", lambda v, t: rewrite(v.path, t, {OCI_INDEX_MEMBER: None})),
     "asset-digest-mismatch": ("digest_mismatch", lambda v, t: rewrite(
         v.path, t, flipped(v, asset_member(v.manifest.assets[0].digest)))),
+    "nul-in-member-name": ("unsafe_member_name", member_name_with_nul),
+    # Documents that Python's json reads, but that are no JSON the registry can keep and serve.
+    "huge-integer-in-metadata": ("json_number_too_large", lambda v, t: rewrite(v.path, t, metadata_with_raw(
+        v, lambda m: m.update(lastUpdated=RAW), "1" * 5000))),
+    "deeply-nested-metadata": ("json_too_deep", lambda v, t: rewrite(v.path, t, metadata_with_raw(
+        v, lambda m: config_default(m, RAW), nested_arrays(5000)))),
+    "nan-in-metadata": ("invalid_json", lambda v, t: rewrite(v.path, t, metadata_with_raw(
+        v, lambda m: config_default(m, RAW), "NaN"))),
+    "nul-in-description": ("unsupported_character", lambda v, t: rewrite(v.path, t, metadata_changed(
+        v, lambda m: m.update(description="nul \0 here")))),
+    "lone-surrogate-in-tag": ("unsupported_character", lambda v, t: rewrite(v.path, t, metadata_changed(
+        v, lambda m: m.update(tags=["\ud800"])))),
+    "asset-file-name-not-a-string": ("invalid_manifest", lambda v, t: manifest_json_changed(
+        v, t, lambda m: m["assets"][0].update(fileName=5))),
+    # Values longer than the catalogue keeps.
+    "package-name-too-long": ("field_too_long", lambda v, t: package_renamed(v, t, name="p" * 300)),
+    "version-too-long": ("field_too_long", lambda v, t: package_renamed(v, t, version="1" * 300)),
+    "min-dcos-release-too-long": ("field_too_long", lambda v, t: rewrite(v.path, t, metadata_changed(
+        v, lambda m: m.update(minDcosReleaseVersion="1." + "1" * 39)))),
+    "asset-url-too-long": ("field_too_long", lambda v, t: asset_url_changed(
+        v, t, "https://downloads.example.invalid/" + "a" * 2000)),
+    "image-reference-too-long": ("field_too_long", lambda v, t: image_reference_changed(
+        v, t, "example/" + "a" * 1100 + ":1.0.0")),
+    # Image documents.
+    "layer-size-out-of-range": ("invalid_descriptor", lambda v, t: rechain_image(
+        v.path, t, manifest_change=lambda m: m["layers"][0].update(size=2**70))),
+    "descriptor-without-digest": ("invalid_descriptor", lambda v, t: rechain_image(
+        v.path, t, manifest_change=lambda m: m["layers"][0].pop("digest"))),
+    "sha512-config-digest": ("unsupported_digest", lambda v, t: rechain_image(
+        v.path, t, manifest_change=lambda m: m["config"].update(digest="sha512:" + "ab" * 64))),
+    "diff-id-too-long": ("invalid_diff_id", lambda v, t: rechain_image(
+        v.path, t, config=lambda config: config["rootfs"]["diff_ids"].__setitem__(0, "sha256:" + "0" * 193))),
+    "config-larger-than-json-cap": ("member_too_large", lambda v, t: rechain_image(
+        v.path, t, config_bytes=lambda data: data + random_whitespace(MAX_JSON_BYTES))),
+    "index-entry-not-an-object": ("invalid_image", lambda v, t: rewrite(v.path, t, {OCI_INDEX_MEMBER: json.dumps(
+        {**read_json(v.path, OCI_INDEX_MEMBER), "manifests": [42]}).encode()})),
+    # Templates: partials would read files of the worker; none is ever rendered.
+    "template-partial-traversal": ("template_partial", lambda v, t: rewrite(v.path, t, metadata_changed(
+        v, template('{"id": "{{> ../../../../../../../etc/passwd}}"}')))),
+    "template-partial-nul": ("template_partial", lambda v, t: rewrite(v.path, t, metadata_changed(
+        v, template('{"id": "{{> a\0b}}"}')))),
+    "template-renders-huge-number": ("json_number_too_large", lambda v, t: rewrite(v.path, t, metadata_changed(
+        v, template('{"id": "x", "cpus": ' + "9" * 5000 + "}")))),
+    "template-sections-multiply": ("template_render_failed", lambda v, t: rewrite(v.path, t, metadata_changed(
+        v, lambda m: (config_default(m, list(range(100))),
+                      template('{"id": "' + "{{#service.extra}}" * 6 + "x" + "{{/service.extra}}" * 6 + '"}')(m))))),
 }
 LIMITS = {"oversized-member": {"INGEST_MAX_MEMBER_BYTES": 100_000}, "too-many-members": {"INGEST_MAX_MEMBERS": 3}}
 

@@ -75,3 +75,42 @@ def test_metrics_and_logs_name_the_cluster_a_request_was_made_for(client, caplog
     assert metrics.HTTP_REQUESTS.labels("GET", "clusters/<name>/repo", "200", "edge")._value.get() >= 1
     lines = [record.msg for record in caplog.records if isinstance(record.msg, dict)]
     assert [line.get("cluster") for line in lines if line.get("event") == "request"][-2:] == ["edge", "edge"]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/packages/?search=a%00b", "/api/v1/packages/?tag=%00", "/api/v1/packages/?packaging_version=4%000",
+    "/api/v1/packages/a%00b/", "/api/v1/packages/hello/versions/1%00/", "/api/v1/jobs/?state=failed%00",
+    "/api/v1/jobs/?package=%00", "/api/v1/jobs/?error_code=x%00", "/api/v1/tokens/abc%00/", "/api/v1/clusters/?x%00=1",
+    "/repo?cluster=%00", "/v2/a%00b/tags/list", "/resource/x%00/sha256:0/f", "/admin/?q=%00",
+])
+def test_a_nul_in_a_path_or_query_is_refused_before_any_view(client, operator_token, path):
+    # PostgreSQL text cannot hold NUL: a query naming one would fail in the database.
+    response = client.get(path, headers={"Authorization": f"Bearer {operator_token}"})
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_request" and "NUL" in response.json()["message"]
+
+
+@pytest.mark.parametrize("body, code", [
+    (b"[" * 100_000 + b"]" * 100_000, "json_too_deep"),
+    (b'{"name": "x", "description": "' + b"d" * 10 + b'", "n": 1' + b"0" * 5000 + b"}", "json_number_too_large"),
+    (b'{"name": "x", "n": NaN}', "invalid_json"),
+    (b'{"name": "x", "description": "\\u0000"}', "unsupported_character"),
+    (b'{"name": "x", "description": "\\udc00"}', "unsupported_character"),
+    (b'{"name": "x", "description": "\xff"}', "invalid_json"),
+])
+def test_json_bodies_are_read_as_strictly_as_a_bundles_documents(client, body, code):
+    response = client.post("/api/v1/clusters/", data=body, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (400, code), response.content[:300]
+    assert not Cluster.objects.exists()
+
+
+def test_a_json_body_declaring_thousands_of_digits_of_length_is_refused(client):
+    response = client.post("/api/v1/clusters/", data=b'{"name": "x"}', content_type="application/json",
+                           CONTENT_LENGTH="9" * 5000)
+    assert 400 <= response.status_code < 500 and not Cluster.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/repo", "/v2/", "/api/v1/packages/", "/resource/x/sha256:0/f"])
+def test_basic_credentials_that_are_not_ascii_are_refused(client, path):
+    response = client.get(path, headers={"Authorization": "Basic \xfe\xff"})
+    assert response.status_code == 401, response.content
