@@ -175,8 +175,12 @@ def show_add(result: dict) -> str:
     job = result["job"]
     if job["state"] == "succeeded":
         package = job["result"]
-        return (f"Package [{package['package']}] version [{package['version']}] added "
-                f"(release {package['release_version']}).")
+        named = f"Package [{package['package']}] version [{package['version']}]"
+        if job.get("outcome") == "unchanged":
+            return (f"{named} is already in the registry with the same content (release "
+                    f"{package['release_version']}); nothing changed.")
+        done = "replaced" if job.get("outcome") == "replaced" else "added"
+        return f"{named} {done} (release {package['release_version']})."
     return f"Uploaded {job['bundle_name'] or 'the bundle'}; the registry is checking it: {job['url']}"
 
 

@@ -25,6 +25,14 @@ class IngestJob(models.Model):
         STORE = "store"
         PUBLISH = "publish"
 
+    class Outcome(models.TextChoices):
+        """What a succeeded job did to the catalogue."""
+
+        PUBLISHED = "published"
+        REPLACED = "replaced"
+        # The same content was already published as this version: nothing changed.
+        UNCHANGED = "unchanged"
+
     # A job in these states may still need its staging file and the blobs it claimed.
     UNFINISHED_STATES = (State.QUEUED, State.RUNNING)
 
@@ -41,6 +49,10 @@ class IngestJob(models.Model):
     replace = models.BooleanField(default=False, help_text="Replace a published version of the same name and version.")
     package_name = models.CharField(max_length=255, blank=True, db_index=True)
     version = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(
+        max_length=16, choices=Outcome.choices, null=True, blank=True,
+        help_text="What the job did to the catalogue, once it succeeded.",
+    )
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     error_details = models.JSONField(default=dict, blank=True)

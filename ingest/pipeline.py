@@ -208,9 +208,10 @@ def _succeeded() -> None:
 
 
 def _succeed_as(job: IngestJob, version) -> None:
-    """An identical bundle was published before: the job points at that version and keeps nothing."""
+    """An identical bundle was published before: the job points at that version, says nothing changed, keeps nothing."""
     IngestJob.objects.filter(pk=job.pk).update(
-        state=IngestJob.State.SUCCEEDED, package_version=version, finished_at=timezone.now()
+        state=IngestJob.State.SUCCEEDED, outcome=IngestJob.Outcome.UNCHANGED, package_version=version,
+        finished_at=timezone.now(),
     )
     release(job)
     _succeeded()

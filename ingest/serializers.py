@@ -22,7 +22,8 @@ class IngestJobSerializer(serializers.ModelSerializer):
         model = IngestJob
         fields = [
             "id", "url", "state", "stage", "stages", "bundle_name", "bundle_size", "bundle_digest", "replace",
-            "package_name", "version", "error", "result", "created_at", "started_at", "finished_at", "heartbeat_at",
+            "package_name", "version", "outcome", "error", "result", "created_at", "started_at", "finished_at",
+            "heartbeat_at",
         ]
 
     def get_error(self, job: IngestJob):

@@ -54,8 +54,9 @@ def publish(job: IngestJob, plan: BundlePlan) -> PackageVersion:
         existing = package.versions.filter(version=plan.version).first()
         identical = existing_outcome(job, existing, plan)
         if identical is not None:
-            version = identical
+            version, outcome = identical, IngestJob.Outcome.UNCHANGED
         else:
+            outcome = IngestJob.Outcome.PUBLISHED if existing is None else IngestJob.Outcome.REPLACED
             if existing is not None:
                 # Replaced: its images leave the index with it; its blobs stay until GC finds nothing else uses them.
                 existing.delete()
@@ -80,6 +81,6 @@ def publish(job: IngestJob, plan: BundlePlan) -> PackageVersion:
             )
             index_images(manifest_uses(version.blob_links.all()))
         IngestJob.objects.filter(pk=job.pk).update(
-            state=IngestJob.State.SUCCEEDED, package_version=version, finished_at=timezone.now()
+            state=IngestJob.State.SUCCEEDED, outcome=outcome, package_version=version, finished_at=timezone.now()
         )
     return version

@@ -151,11 +151,17 @@ def test_add_uploads_in_chunks_and_reports_the_package(cli, tmp_path, received_c
     assert received_chunks == [(start, min(start + CHUNK, size) - 1) for start in range(0, size, CHUNK)]
     assert state_files(tmp_path) == []
 
+    status, out, err = cli("add", "--dcos-file", built.path)
+    assert status == 0, err
+    assert out == ("Package [hello] version [1.0.0] is already in the registry with the same content (release 0); "
+                   "nothing changed.\n")
+    assert PackageVersion.objects.get(version="1.0.0").release_version == 0
+
     second = make_bundle(tmp_path / "c", version="2.0.0")
     status, out, err = cli("add", "--dcos-file", second.path, "--json")
     assert status == 0, err
     job = json.loads(out)["job"]
-    assert job["state"] == "succeeded"
+    assert (job["state"], job["outcome"]) == ("succeeded", "published")
     assert job["result"] == {"package": "hello", "version": "2.0.0", "release_version": 1}
 
     third = make_bundle(tmp_path / "d", version="3.0.0")
@@ -166,7 +172,7 @@ def test_add_uploads_in_chunks_and_reports_the_package(cli, tmp_path, received_c
     assert len(state_files(tmp_path)) == 1
     status, out, err = cli("add", "--dcos-file", third.path)
     assert (status, out) == (0, "Package [hello] version [3.0.0] added (release 2).\n"), err
-    assert IngestJob.objects.filter(version="3.0.0").count() == 1 and UploadSession.objects.count() == 3
+    assert IngestJob.objects.filter(version="3.0.0").count() == 1 and UploadSession.objects.count() == 4
     assert state_files(tmp_path) == []
 
 
@@ -299,6 +305,7 @@ def test_a_failing_bundle_exits_with_the_registrys_error(cli, tmp_path):
 
     status, out, err = cli("add", "--dcos-file", other.path, "--replace")
     assert status == 0, err
+    assert out == "Package [hello] version [1.0.0] replaced (release 1).\n"
     replaced = PackageVersion.objects.get(version="1.0.0")
     assert replaced.bundle_digest == IngestJob.objects.latest("created_at").bundle_digest
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import pytest
 
 from blobs.models import Blob
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE, MANIFEST_MEMBER
+from ingest import pipeline
 from ingest.models import IngestJob, JobBlob, UploadSession
 from packages_app.models import PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
@@ -41,6 +43,7 @@ def test_raw_upload_publishes_the_version_with_every_blob(client, tmp_path, regi
     assert job["state"] == "succeeded", job["error"]
     assert (job["package_name"], job["version"]) == ("hello", "1.0.0")
     assert job["result"] == {"package": "hello", "version": "1.0.0", "release_version": 0}
+    assert job["outcome"] == "published"
     assert job["bundle_digest"] == sha256_file(built.path)
     assert [stage["stage"] for stage in job["stages"]] == [
         "receive", "inspect", "validate", "verify_images", "store", "publish"]
@@ -179,18 +182,46 @@ def test_resumable_errors(client, tmp_path, settings):
     assert (invalid.status_code, invalid.json()["code"]) == (400, "invalid_request")
 
 
-def test_identical_upload_is_an_idempotent_success(client, tmp_path):
+def test_identical_upload_is_an_idempotent_success_that_says_nothing_changed(client, tmp_path):
     built = make_bundle(tmp_path / "a")
     first = job_of(client, upload(client, built.path))
+    assert first["outcome"] == "published"
+    published_at = PackageVersion.objects.get().published_at
     again = job_of(client, upload(client, built.path))
     assert again["state"] == "succeeded" and again["result"] == first["result"]
+    assert again["outcome"] == "unchanged"
     # Rebuilt elsewhere, later: another file, the same content.
     manifest = read_json(built.path, MANIFEST_MEMBER)
     manifest["builtAt"], manifest["builtBy"] = "2027-01-01T00:00:00Z", {"tool": "elsewhere"}
     rebuilt = rewrite(built.path, tmp_path / "rebuilt.dcos", {MANIFEST_MEMBER: json.dumps(manifest).encode()})
     assert sha256_file(rebuilt) != sha256_file(built.path)
-    assert job_of(client, upload(client, rebuilt))["result"] == first["result"]
-    assert PackageVersion.objects.count() == 1
+    rebuilt_job = job_of(client, upload(client, rebuilt))
+    assert (rebuilt_job["result"], rebuilt_job["outcome"]) == (first["result"], "unchanged")
+    assert list(PackageVersion.objects.values_list("release_version", "published_at")) == [(0, published_at)]
+    listing = client.get("/api/v1/jobs/?package=hello").json()["results"]
+    assert [job["outcome"] for job in listing] == ["unchanged", "unchanged", "published"]
+
+
+def test_identical_uploads_racing_to_publish_end_in_one_version_and_an_unchanged_job(tmp_path, settings):
+    """Both pass validation before either publishes: the second finds the first's version at publish."""
+    built = make_bundle(tmp_path / "a")
+    jobs = []
+    for _ in range(2):
+        job = IngestJob.objects.create(bundle_size=built.path.stat().st_size,
+                                       staging_path=str(settings.STAGING_DIR / f"{len(jobs)}.dcos"))
+        shutil.copyfile(built.path, job.staging_path)
+        jobs.append(job)
+    for job in jobs:
+        handed_over = pipeline.run(job.pk)
+        for layer in handed_over.layers:
+            handed_over = pipeline.verify_layer(job.pk, layer)
+        assert handed_over.finish
+    for job in jobs:
+        pipeline.finish(job.pk)
+    first, second = (IngestJob.objects.get(pk=job.pk) for job in jobs)
+    assert (first.state, first.outcome, second.state, second.outcome) == (
+        "succeeded", "published", "succeeded", "unchanged")
+    assert first.package_version_id == second.package_version_id == PackageVersion.objects.get().pk
 
 
 def test_same_version_with_other_content_conflicts_unless_replaced(client, tmp_path, registry):
@@ -206,6 +237,7 @@ def test_same_version_with_other_content_conflicts_unless_replaced(client, tmp_p
 
     replaced = job_of(client, upload(client, other.path, replace="true"))
     assert replaced["state"] == "succeeded", replaced["error"]
+    assert (replaced["outcome"], conflict["outcome"]) == ("replaced", None)
     version = PackageVersion.objects.get()
     assert version.release_version == 1
     assert version.blob_links.filter(role="asset").get().blob_id == other.manifest.assets[0].digest
