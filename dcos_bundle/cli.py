@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from dcos_bundle.client import DEFAULT_CHUNK_SIZE, FINISHED_JOB_STATES, Registry, find_connection, upload_bundle
 from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
+from dcos_bundle.sizes import human_size
 from dcos_bundle.version import installed_version
 
 
@@ -210,13 +211,16 @@ def show_describe(version: dict) -> str:
 
 
 def run_remove(options) -> dict:
-    garbage = registry_of(options).remove_version(options.package_name, options.package_version)["garbage_blobs"]
-    return {"package": options.package_name, "version": options.package_version, "garbage_blobs": garbage}
+    garbage = registry_of(options).remove_version(options.package_name, options.package_version)
+    return {"package": options.package_name, "version": options.package_version,
+            "garbage_blobs": garbage["garbage_blobs"], "garbage_bytes": garbage.get("garbage_bytes")}
 
 
 def show_remove(result: dict) -> str:
+    # A registry from before sizes were reported answers the digests alone.
+    size = "" if result["garbage_bytes"] is None else f" ({human_size(result['garbage_bytes'])})"
     return (f"Removed version [{result['version']}] of package [{result['package']}]; "
-            f"{len(result['garbage_blobs'])} blobs are left for the garbage collector.")
+            f"{len(result['garbage_blobs'])} blobs{size} are left for the garbage collector.")
 
 
 def add_set_default_arguments(parser: argparse.ArgumentParser) -> None:

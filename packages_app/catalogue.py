@@ -137,28 +137,45 @@ def contents(version: PackageVersion) -> VersionContents:
     return VersionContents(assets, images, total or 0)
 
 
-def remove_version(version: PackageVersion) -> list[str]:
-    """Remove a published version; return the digests that no other version uses any more.
+@dataclass(frozen=True)
+class Garbage:
+    """The blobs a removal left unused, and their total size: space the garbage collector frees later."""
+
+    digests: list[str]
+    size: int
+
+
+def _garbage(digests: set[str]) -> Garbage:
+    size = Blob.objects.filter(digest__in=digests).aggregate(total=Sum("size"))["total"]
+    return Garbage(sorted(digests), size or 0)
+
+
+def _remove(version: PackageVersion) -> set[str]:
+    """Delete one version (and its package's pin on it); return the digests no other version uses any more."""
+    package = Package.objects.select_for_update().get(pk=version.package_id)
+    digests = set(VersionBlob.objects.filter(version=version).values_list("blob_id", flat=True))
+    version.delete()
+    if package.pinned_version == version.version:
+        package.pinned_version = ""
+        package.save(update_fields=["pinned_version", "updated_at"])
+    return digests - set(VersionBlob.objects.filter(blob_id__in=digests).values_list("blob_id", flat=True))
+
+
+def remove_version(version: PackageVersion) -> Garbage:
+    """Remove a published version; return the blobs that no other version uses any more.
 
     Those blobs are garbage from now on: the garbage collector deletes them after its
     protection window, never while another version or a running ingest needs them.
     """
     # The package row stays, even without versions, so its publication numbers keep growing.
     with transaction.atomic():
-        package = Package.objects.select_for_update().get(pk=version.package_id)
-        digests = set(VersionBlob.objects.filter(version=version).values_list("blob_id", flat=True))
-        version.delete()
-        if package.pinned_version == version.version:
-            package.pinned_version = ""
-            package.save(update_fields=["pinned_version", "updated_at"])
-        still_used = set(VersionBlob.objects.filter(blob_id__in=digests).values_list("blob_id", flat=True))
-    return sorted(digests - still_used)
+        return _garbage(_remove(version))
 
 
-def remove_versions(versions: Iterable[PackageVersion]) -> list[str]:
-    """Remove several versions at once (all or none); return the digests no remaining version uses."""
+def remove_versions(versions: Iterable[PackageVersion]) -> Garbage:
+    """Remove several versions at once (all or none); return the blobs no remaining version uses."""
     with transaction.atomic():
-        return sorted({digest for version in versions for digest in remove_version(version)})
+        return _garbage({digest for version in versions for digest in _remove(version)})
 
 
 @dataclass

@@ -112,8 +112,9 @@ class VersionDetail(generics.RetrieveDestroyAPIView):
     def destroy(self, request, *args, **kwargs):
         version = self.get_object()
         garbage = remove_version(version)
-        audit.record_request(request, AuditEvent.Action.REMOVE_VERSION, str(version), garbage_blobs=len(garbage))
-        return Response({"garbage_blobs": garbage}, status=status.HTTP_200_OK)
+        audit.record_request(request, AuditEvent.Action.REMOVE_VERSION, str(version),
+                             garbage_blobs=len(garbage.digests), garbage_bytes=garbage.size)
+        return Response({"garbage_blobs": garbage.digests, "garbage_bytes": garbage.size}, status=status.HTTP_200_OK)
 
 
 urlpatterns = [

@@ -55,8 +55,8 @@ class RemoveVersionsMixin:
         for version in versions:
             audit.record_admin(request, AuditEvent.Action.REMOVE_VERSION, str(version))
         self.message_user(request, f"Removed {len(versions)} version(s): {', '.join(map(str, versions))}. "
-                                   f"{len(garbage)} blob(s) are garbage now; GC deletes them after its protection "
-                                   "window.")
+                                   f"{len(garbage.digests)} blob(s) are garbage now; GC deletes them after its "
+                                   "protection window.")
         return None
 
 

@@ -22,6 +22,8 @@ from django.db import connection
 from rest_framework.pagination import PageNumberPagination
 
 from access.tokens import create_token
+from blobs.models import Blob
+from dcos_bundle.sizes import human_size
 from dcos_bundle.client import STOP_AFTER_CHUNKS_VARIABLE, Connection, Registry
 from dcos_bundle.errors import RegistryError
 from ingest import pipeline, services, tasks
@@ -357,10 +359,17 @@ def test_describe_list_search_jobs_and_remove(cli, tmp_path, monkeypatch, live_s
     removed = json.loads(out)
     assert status == 0 and (removed["package"], removed["version"]) == ("hello", "1.0.0")
     assert removed["garbage_blobs"] and all(digest.startswith("sha256:") for digest in removed["garbage_blobs"])
+    assert removed["garbage_bytes"] == sum(Blob.objects.filter(digest__in=removed["garbage_blobs"]).values_list(
+        "size", flat=True)) > 0
     assert not PackageVersion.objects.filter(package__name="hello").exists()
     status, _, err = cli("remove", "--package-name", "hello", "--package-version", "1.0.0")
     # Its only version gone, the package is no more either.
     assert (status, err) == (1, "error [package_not_found]: Package [hello] not found\n")
+    garbage = Blob.objects.filter(references__version__package__name="other").distinct()
+    count, size = garbage.count(), sum(blob.size for blob in garbage)
+    status, out, _ = cli("remove", "--package-name", "other", "--package-version", "1.0.0")
+    assert (status, out) == (0, f"Removed version [1.0.0] of package [other]; {count} blobs ({human_size(size)}) are "
+                                "left for the garbage collector.\n")
 
 
 def test_version_is_the_installed_distributions(cli):

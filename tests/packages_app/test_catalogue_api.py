@@ -9,7 +9,9 @@ from django.test import Client
 
 from access.models import AuditEvent, Cluster
 from access.tokens import create_token
+from blobs.models import Blob
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
+from packages_app.catalogue import removal_plan
 from packages_app.coordinates import package_coordinate
 from packages_app.models import Package, PackageVersion
 from packages_app.versions import highest, sorted_versions
@@ -100,10 +102,17 @@ def test_unknown_package_and_version_answer_like_cosmos(client, tmp_path):
 def test_removing_a_version_leaves_shared_blobs_referenced(client, tmp_path, registry):
     first = publish(client, tmp_path, version="1.0.0")
     publish(client, tmp_path, version="2.0.0", seed=2)
+    plan = removal_plan([PackageVersion.objects.get(version="1.0.0")])
     response = client.delete("/api/v1/packages/hello/versions/1.0.0/")
     assert response.status_code == 200
     garbage = response.json()["garbage_blobs"]
     assert first.manifest.assets[0].digest in garbage
+    # What the admin's confirmation page announces is what the removal reports, in blobs and in bytes.
+    assert garbage == sorted(use.blob.digest for use in plan.garbage)
+    assert response.json()["garbage_bytes"] == plan.garbage_bytes == sum(
+        Blob.objects.filter(digest__in=garbage).values_list("size", flat=True)) > 2000
+    assert AuditEvent.objects.get(action="remove_version").details == {
+        "garbage_blobs": len(garbage), "garbage_bytes": plan.garbage_bytes}
     # Garbage is deleted later by GC, never by the removal itself.
     assert all(registry.exists(digest) for digest in garbage)
     assert list(PackageVersion.objects.values_list("version", flat=True)) == ["2.0.0"]
