@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -34,17 +34,32 @@ UNFINISHED = IngestJob.UNFINISHED_STATES
 @dataclass
 class GcReport:
     dry_run: bool
+    protection: timedelta = timedelta(0)
     blobs: list[str] = field(default_factory=list)
     blob_bytes: int = 0
+    # Unused blobs younger than the protection window (a version removed soon after its upload): kept this
+    # time, collectable by a run after ``held_back_until``.
+    held_back_blobs: int = 0
+    held_back_bytes: int = 0
+    held_back_until: datetime | None = None
     staged_files: list[str] = field(default_factory=list)
     abandoned_uploads: list[str] = field(default_factory=list)
     abandoned_writes: int = 0
     # Why unused blobs were kept this time (a backup or storage migration running), if they were.
     blobs_kept_because: str = ""
 
+    def hold_back(self, row: Blob) -> None:
+        self.held_back_blobs += 1
+        self.held_back_bytes += row.size
+        until = row.created_at + self.protection
+        self.held_back_until = until if self.held_back_until is None else max(self.held_back_until, until)
+
     def to_json(self) -> dict:
         return {
-            "dry_run": self.dry_run, "blobs": self.blobs, "blob_bytes": self.blob_bytes,
+            "dry_run": self.dry_run, "protection_seconds": self.protection.total_seconds(), "blobs": self.blobs,
+            "blob_bytes": self.blob_bytes, "held_back_blobs": self.held_back_blobs,
+            "held_back_bytes": self.held_back_bytes,
+            "held_back_until": self.held_back_until.isoformat() if self.held_back_until else None,
             "staged_files": self.staged_files, "abandoned_uploads": self.abandoned_uploads,
             "abandoned_writes": self.abandoned_writes, "blobs_kept_because": self.blobs_kept_because,
         }
@@ -52,6 +67,8 @@ class GcReport:
     def counts(self) -> dict:
         counts = {"blobs": len(self.blobs), "blob_bytes": self.blob_bytes, "staged_files": len(self.staged_files),
                   "abandoned_uploads": len(self.abandoned_uploads), "abandoned_writes": self.abandoned_writes}
+        if self.held_back_blobs:
+            counts.update(held_back_blobs=self.held_back_blobs, held_back_bytes=self.held_back_bytes)
         if self.blobs_kept_because:
             counts["blobs_kept_because"] = self.blobs_kept_because
         return counts
@@ -69,18 +86,24 @@ def collect(protection: timedelta | None = None, dry_run: bool = False) -> GcRep
 def _collect(protection: timedelta | None, dry_run: bool) -> GcReport:
     protection = protection if protection is not None else timedelta(seconds=settings.GC_PROTECTION_SECONDS)
     cutoff = timezone.now() - protection
-    report = GcReport(dry_run)
+    report = GcReport(dry_run, protection)
     collect_blobs(cutoff, report)
     _collect_staging(cutoff, report, dry_run)
     if not dry_run:
         # Files being written are kept by their age alone: a write touches its file as it goes.
         report.abandoned_writes = blob_store().sweep_incomplete(older_than=time.time() - protection.total_seconds())
+        # A dry run is a question: its answer is the report, printed by whoever asked, never a log line.
+        _log(report)
+    return report
+
+
+def _log(report: GcReport) -> None:
     if report.blobs_kept_because:
         logger.warning("GC kept every blob: %s", report.blobs_kept_because)
-    logger.info("GC %s %d blobs (%d bytes), %d staged files, %d abandoned uploads, %d abandoned writes",
-                "would delete" if dry_run else "deleted", len(report.blobs), report.blob_bytes,
-                len(report.staged_files), len(report.abandoned_uploads), report.abandoned_writes)
-    return report
+    logger.info("GC deleted %d blobs (%d bytes), %d staged files, %d abandoned uploads, %d abandoned writes; "
+                "%d unused blobs (%d bytes) are younger than the protection window",
+                len(report.blobs), report.blob_bytes, len(report.staged_files), len(report.abandoned_uploads),
+                report.abandoned_writes, report.held_back_blobs, report.held_back_bytes)
 
 
 def collect_blobs(cutoff, report: GcReport) -> None:
@@ -90,14 +113,18 @@ def collect_blobs(cutoff, report: GcReport) -> None:
         with transaction.atomic():
             row = Blob.objects.select_for_update().filter(digest=info.digest).first()
             # A blob without a row is one an ingest has just written and not yet recorded: wait for it.
-            if row is None or row.created_at > cutoff or blob_needed(info.digest):
+            if row is None or blob_needed(info.digest):
+                continue
+            if row.created_at > cutoff:
+                report.hold_back(row)
                 continue
             # Asked under the row lock: a backup not yet visible here takes its snapshot later, when no version
             # can reference this blob any more.
-            if run := maintenance_running():
+            if not report.blobs_kept_because and (run := maintenance_running()):
                 report.blobs_kept_because = (f"{run.kind} run {run.pk} (started {run.started_at:%Y-%m-%d %H:%M:%S} "
                                              f"UTC) is copying blobs")
-                return
+            if report.blobs_kept_because:
+                continue  # on through the rest only to count what the window holds back
             report.blobs.append(info.digest)
             report.blob_bytes += info.size
             if not report.dry_run:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -13,15 +15,28 @@ from django.utils import timezone
 
 from blobs.models import Blob
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
+from dcos_bundle.sizes import human_size
 from ingest.models import IngestJob, UploadSession
 from operations.gc import GcReport, collect, collect_blobs
 from operations.models import OperationRun
 from packages_app.models import PackageVersion
 from tests.bundles import AssetSpec, make_bundle
 from tests.factories import BlobFactory, IngestJobFactory, JobBlobFactory, OperationRunFactory, UploadSessionFactory
+from tests.processes import PROJECT_DIR, manage, registry_env
 
 pytestmark = pytest.mark.usefixtures("registry")
 AGO = timezone.now() - timedelta(days=1)
+STORE_AN_OLD_AND_A_YOUNG_UNUSED_BLOB = """
+import io
+from datetime import timedelta
+from django.utils import timezone
+from blobs.models import Blob
+from blobs.store import blob_store
+for content, age in ((b"old", timedelta(days=1)), (b"young", timedelta(0))):
+    digest = blob_store().put(io.BytesIO(content)).digest
+    Blob.objects.create(digest=digest, size=len(content))
+    Blob.objects.filter(digest=digest).update(created_at=timezone.now() - age)
+"""
 
 
 def publish(client, tmp_path, version, seed):
@@ -106,10 +121,62 @@ def test_abandoned_staging_and_writes_are_swept(settings, registry):
 def test_gc_command_reports_as_json(registry, capsys):
     digest = stored_blob(registry, b"garbage")
     call_command("gc", "--dry-run", "--json")
-    assert json.loads(capsys.readouterr().out)["blobs"] == [digest]
+    report = json.loads(capsys.readouterr().out)
+    assert report["blobs"] == [digest] and report["protection_seconds"] == 6 * 3600
+    assert (report["held_back_blobs"], report["held_back_bytes"], report["held_back_until"]) == (0, 0, None)
     call_command("gc", "--protection-hours", "0")
     assert "Deleted 1 blobs" in capsys.readouterr().out
     assert not registry.exists(digest)
+
+
+def test_a_dry_run_says_the_protection_window_holds_back_a_version_removed_soon_after_upload(
+        client, tmp_path, registry, capsys):
+    publish(client, tmp_path, "1.0.0", 1)
+    age_every_blob_row()
+    young = publish(client, tmp_path, "2.0.0", 2)
+    removed = client.delete("/api/v1/packages/hello/versions/2.0.0/").json()
+    # Removed long after its upload, 1.0.0's blobs are not held back.
+    client.delete("/api/v1/packages/hello/versions/1.0.0/")
+    youngest = max(Blob.objects.filter(digest__in=removed["garbage_blobs"]).values_list("created_at", flat=True))
+
+    report = collect(dry_run=True)
+    assert young.manifest.assets[0].digest not in report.blobs and report.blobs
+    assert (report.held_back_blobs, report.held_back_bytes) == (len(removed["garbage_blobs"]),
+                                                                removed["garbage_bytes"])
+    assert report.held_back_until == youngest + timedelta(hours=6)
+    assert report.to_json()["held_back_until"] == report.held_back_until.isoformat()
+
+    call_command("gc", "--dry-run")
+    out = capsys.readouterr().out
+    assert (f"The protection window (6 h: GC_PROTECTION_SECONDS, or --protection-hours) holds back "
+            f"{report.held_back_blobs} unused blobs ({human_size(report.held_back_bytes)}, {report.held_back_bytes} "
+            f"bytes) stored less than 6 h ago") in out
+    assert f"a run after {report.held_back_until:%Y-%m-%d %H:%M:%S} UTC deletes them" in out
+    # A run deletes 1.0.0's garbage and keeps what the window holds back; a run without the window deletes that.
+    assert collect().blobs == report.blobs
+    assert collect(timedelta(0)).blob_bytes == removed["garbage_bytes"]
+    assert not registry.exists(young.manifest.assets[0].digest)
+
+
+@pytest.mark.slow
+def test_the_gc_commands_json_is_all_its_output(tmp_path):
+    """A real process: a dry run prints the report and nothing else, even on a terminal that merges stdout and
+    stderr (`docker exec -t`); a real run logs its line to stderr, never to stdout."""
+    env = registry_env(tmp_path / "data")
+    manage("migrate", "--no-input", env=env)
+    manage("shell", "-c", STORE_AN_OLD_AND_A_YOUNG_UNUSED_BLOB, env=env)
+
+    merged = subprocess.run([sys.executable, "manage.py", "gc", "--dry-run", "--json"], cwd=PROJECT_DIR, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120, check=True)
+    dry = json.loads(merged.stdout)
+    assert (len(dry["blobs"]), dry["blob_bytes"], dry["held_back_blobs"], dry["held_back_bytes"]) == (1, 3, 1, 5)
+
+    run = manage("gc", "--json", env=env)
+    assert json.loads(run.stdout)["blobs"] == dry["blobs"]
+    logged = [json.loads(line) for line in run.stderr.splitlines()]
+    assert [line["event"] for line in logged if line["logger"] == "operations.gc"] == [
+        "GC deleted 1 blobs (3 bytes), 0 staged files, 0 abandoned uploads, 0 abandoned writes; 1 unused blobs "
+        "(5 bytes) are younger than the protection window"]
 
 
 @pytest.mark.slow
