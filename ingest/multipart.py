@@ -35,8 +35,13 @@ class StagingUploadHandler(FileUploadHandler):
         self._file = open(self.path, "wb")
         self._hash = hashlib.sha256()
         self._size = 0
+        self._head = b""
 
     def receive_data_chunk(self, raw_data, start):
+        if len(self._head) < staging.ZIP_START:
+            # The first chunk decides: a file that is no ZIP is refused before the rest of the form is read.
+            self._head += raw_data[:staging.ZIP_START - len(self._head)]
+            staging.check_zip_start(self._head)
         self._size += len(raw_data)
         if self._size > settings.MAX_BUNDLE_BYTES:
             raise staging.too_large(self._size)

@@ -149,7 +149,15 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
                 f"This chunk starts at byte {start}, but the upload continues at byte {session.offset}.",
                 upload=str(session.pk), offset=session.offset,
             )
-        session.offset = staging.append(stream, path, start, end - start + 1)
+        try:
+            session.offset = staging.append(stream, path, start, end - start + 1)
+        except RegistryError as error:
+            if error.code not in staging.REFUSED_AT_THE_START:
+                raise
+            # The file being sent is no bundle: nothing of it is kept, and the upload ends here.
+            _cancel(session)
+            raise RegistryError(ErrorCode(error.code), f"{error.message} Upload {session.pk} is cancelled.",
+                                **error.details, upload=str(session.pk)) from None
         session.save(update_fields=["offset", "updated_at"])
     return session
 
@@ -183,7 +191,10 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
 
 
 def cancel_upload(session_id) -> None:
-    session = _open_session(session_id)
+    _cancel(_open_session(session_id))
+
+
+def _cancel(session: UploadSession) -> None:
     UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.CANCELLED)
     staging.remove(staging.upload_path(session.pk))
     staging.remove(staging.upload_path(session.pk).with_suffix(".lock"))

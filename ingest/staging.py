@@ -12,6 +12,12 @@ from django.conf import settings
 
 from dcos_bundle.digests import CHUNK_SIZE, digest_of
 from dcos_bundle.errors import ErrorCode, RegistryError
+from ingest.stages.inspect import END_RECORD_SIGNATURE, LOCAL_HEADER_SIGNATURE
+
+# How many first bytes of an upload decide whether it can be a bundle at all.
+ZIP_START = len(LOCAL_HEADER_SIGNATURE)
+# What those bytes can refuse an upload with, before the rest of it is read.
+REFUSED_AT_THE_START = frozenset({ErrorCode.NOT_A_ZIP, ErrorCode.EMPTY_BUNDLE})
 
 
 def bundle_path(job_id: uuid.UUID) -> Path:
@@ -30,18 +36,49 @@ def too_large(size: int) -> RegistryError:
     )
 
 
+def check_zip_start(head: bytes) -> None:
+    """Refuse an upload by its first bytes (the first few, while fewer have arrived).
+
+    A bundle is a ZIP with members, and such a ZIP starts with a local file header; one that starts
+    with its end record holds nothing.
+    """
+    head = head[:ZIP_START]
+    if LOCAL_HEADER_SIGNATURE.startswith(head) or (len(head) < ZIP_START and END_RECORD_SIGNATURE.startswith(head)):
+        return
+    if head == END_RECORD_SIGNATURE:
+        raise RegistryError(ErrorCode.EMPTY_BUNDLE, "The upload is an empty ZIP archive; a bundle holds at least its "
+                            "metadata.json and manifest.json.")
+    raise RegistryError(
+        ErrorCode.NOT_A_ZIP,
+        f"The upload is not a ZIP archive: it starts with the bytes {head.hex(' ')}, a ZIP with "
+        f"{LOCAL_HEADER_SIGNATURE.hex(' ')} ('PK'). A bundle is the .dcos file dcos-registry build writes.",
+        first_bytes=head.hex(),
+    )
+
+
+def read_zip_start(stream: BinaryIO, seen: bytes = b"", limit: int = ZIP_START) -> bytes:
+    """Read the upload's first bytes on their own (at most ``limit``; ``seen`` arrived before) and refuse the
+    upload if they cannot start a bundle, before anything more of it is read. Return the bytes read."""
+    head = stream.read(min(ZIP_START - len(seen), limit))
+    check_zip_start(seen + head)
+    return head
+
+
 def receive(stream: BinaryIO, path: Path, declared_size: int | None) -> tuple[int, str]:
     """Copy an upload to ``path``, hashing it; refuse it past MAX_BUNDLE_BYTES. Return size and digest."""
+    head = read_zip_start(stream)
     path.parent.mkdir(parents=True, exist_ok=True)
     hasher, size = hashlib.sha256(), 0
     try:
         with open(path, "wb") as file:
-            while chunk := stream.read(CHUNK_SIZE):
+            chunk = head
+            while chunk:
                 size += len(chunk)
                 if size > settings.MAX_BUNDLE_BYTES:
                     raise too_large(size)
                 hasher.update(chunk)
                 file.write(chunk)
+                chunk = stream.read(CHUNK_SIZE)
         if declared_size is not None and size != declared_size:
             raise RegistryError(
                 ErrorCode.UPLOAD_INCOMPLETE,
@@ -60,10 +97,12 @@ def append(stream: BinaryIO, path: Path, offset: int, length: int) -> int:
     A chunk that breaks off is cut back, so the file always ends at a chunk boundary.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
     with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as file:
         try:
+            head = read_zip_start(stream, seen=file.read(offset), limit=length) if offset < ZIP_START else b""
             file.seek(offset)
+            file.write(head)
+            written = len(head)
             while written < length:
                 chunk = stream.read(min(CHUNK_SIZE, length - written))
                 if not chunk:

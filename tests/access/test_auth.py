@@ -60,9 +60,9 @@ def write_requests(world):
     """Every write endpoint, with a body it would accept from an authorised caller."""
     session, job = world["session"].pk, world["job"].pk
     return [
-        ("post", "/api/v1/bundles/", b"PK\x05\x06" + b"\0" * 18, BUNDLE_MEDIA_TYPE),
+        ("post", "/api/v1/bundles/", b"PK\x03\x04" + b"\0" * 18, BUNDLE_MEDIA_TYPE),
         ("post", "/api/v1/uploads/", {"size": 10}, "application/json"),
-        ("put", f"/api/v1/uploads/{session}/", b"0123456789", "application/octet-stream"),
+        ("put", f"/api/v1/uploads/{session}/", b"PK\x03\x04012345", "application/octet-stream"),
         ("delete", f"/api/v1/uploads/{session}/", None, None),
         ("post", f"/api/v1/uploads/{session}/commit/", {}, "application/json"),
         ("post", f"/api/v1/jobs/{job}/cancel/", {}, "application/json"),

@@ -33,6 +33,7 @@ from tests.hostile import (
     LOCAL_FLAGS,
     LOCAL_METHOD,
     RAW,
+    directory_offset,
     header_offsets,
     nested_arrays,
     patched,
@@ -46,6 +47,7 @@ from tests.hostile import (
     unix_member,
     with_documents_changed,
     with_raw_json,
+    zip_bytes,
 )
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -153,6 +155,11 @@ def valid_bytes(valid) -> bytes:
     return valid.path.read_bytes()
 
 
+def local_part(data: bytes) -> bytes:
+    """A ZIP's members without its central directory and end record."""
+    return data[:directory_offset(data)]
+
+
 def patch_first_member(valid, local_field, central_field, value) -> bytes:
     return patched_in_both(valid_bytes(valid), 0, local_field, central_field, "<H", value)
 
@@ -168,11 +175,16 @@ CASES = {
     "duplicate-names": ("duplicate_member", lambda v, t: rewrite(v.path, t, {}, [(METADATA_MEMBER, b"{}")])),
     "header-mismatch": ("zip_header_mismatch", lambda v, t: with_bytes(t.parent, patched(
         valid_bytes(v), (header_offsets(valid_bytes(v))[0][0] + LOCAL_METHOD, "<H", 0)))),
-    "polyglot": ("zip_polyglot", lambda v, t: with_bytes(t.parent, tar_bytes() + valid_bytes(v))),
+    # Data before the members: a prefix that starts like a ZIP passes the upload's first-bytes check, inspect
+    # finds it; any other prefix is refused by those first bytes.
+    "polyglot": ("zip_polyglot", lambda v, t: with_bytes(t.parent, local_part(zip_bytes(("decoy", b"x")))
+                                                         + valid_bytes(v))),
+    "tar-polyglot": ("not_a_zip", lambda v, t: with_bytes(t.parent, tar_bytes() + valid_bytes(v))),
     "trailing-tar": ("zip_trailing_data", lambda v, t: with_bytes(t.parent, valid_bytes(v) + tar_bytes())),
     "truncated": ("truncated_zip", lambda v, t: with_bytes(t.parent, valid_bytes(v)[: len(valid_bytes(v)) // 2])),
     "not-a-zip": ("not_a_zip", lambda v, t: with_bytes(t.parent, os.urandom(4096))),
     "empty-file": ("empty_bundle", lambda v, t: with_bytes(t.parent, b"")),
+    "empty-zip": ("empty_bundle", lambda v, t: with_bytes(t.parent, zip_bytes())),
     "encrypted-member": ("encrypted_member", lambda v, t: with_bytes(t.parent, patch_first_member(
         v, LOCAL_FLAGS, CENTRAL_FLAGS, 1))),
     "unknown-compression": ("unsupported_compression", lambda v, t: with_bytes(t.parent, patch_first_member(

@@ -171,9 +171,9 @@ def test_resumable_errors(client, tmp_path, settings):
     assert (bad_range.status_code, bad_range.json()["code"]) == (400, "range_invalid")
     wrong_total = put_chunk(client, session, b"abc", 0, size + 1)
     assert (wrong_total.status_code, wrong_total.json()["code"]) == (400, "range_invalid")
-    put_chunk(client, session, b"abc", 0, size)
+    put_chunk(client, session, b"PK\x03", 0, size)
     assert client.delete(session["url"]).status_code == 204
-    closed = put_chunk(client, session, b"def", 3, size)
+    closed = put_chunk(client, session, b"\x04ef", 3, size)
     assert (closed.status_code, closed.json()["code"]) == (409, "upload_closed")
     assert [path for path in settings.STAGING_DIR.rglob("*") if path.is_file()] == []
     unknown = client.get("/api/v1/uploads/00000000-0000-0000-0000-000000000000/")

@@ -162,10 +162,10 @@ def test_retry_refuses_jobs_that_did_not_fail_or_whose_bundle_is_gone(
     Path(gone.staging_path).unlink()
     succeeded = upload(admin_client, bundle(tmp_path, "2.0.0", seed=2))
     broken = tmp_path / "broken.dcos"
-    broken.write_bytes(b"not a zip at all")
+    broken.write_bytes(b"PK\x03\x04, then cut off")
     bad = IngestJob.objects.get(pk=admin_client.post(
         "/api/v1/bundles/", data=broken.read_bytes(), content_type=BUNDLE_MEDIA_TYPE).json()["id"])
-    assert (gone.error_code, succeeded.state, bad.error_code) == ("internal_error", "succeeded", "not_a_zip")
+    assert (gone.error_code, succeeded.state, bad.error_code) == ("internal_error", "succeeded", "truncated_zip")
     # A bundle at fault is not kept: a retry could only fail the same way.
     assert not Path(bad.staging_path).exists()
 
@@ -176,7 +176,7 @@ def test_retry_refuses_jobs_that_did_not_fail_or_whose_bundle_is_gone(
         "collection removes it after GC_PROTECTION_SECONDS). Upload the bundle again.",
         f"Skipped job {succeeded.pk} ({succeeded.bundle_name}): Job {succeeded.pk} is succeeded; only failed jobs "
         "can be retried.",
-        f"Skipped job {bad.pk} (no name): Job {bad.pk} failed because of its bundle (not_a_zip); its staged copy "
+        f"Skipped job {bad.pk} (no name): Job {bad.pk} failed because of its bundle (truncated_zip); its staged copy "
         "was removed. Fix the bundle and upload it again.",
     ])
     assert IngestJob.objects.count() == 3
