@@ -15,6 +15,7 @@ from dcos_bundle.version import installed_version
 from tests.bundles import make_bundle
 from tests.processes import PROJECT_DIR, free_port, get_json, manage, registry_env, stop, wait_until
 from tests.registry_site.test_metrics import parse
+from tests.registry_site.test_readme_quick_check import quick_check_on_another_address
 
 pytestmark = pytest.mark.slow
 HEALTH_REQUESTS = 20
@@ -58,12 +59,13 @@ def check_metrics_and_logs_of_all_processes(base_url: str, token: str, tmp_path)
 
 def test_run_command_serves_ready_and_stops_on_ctrl_c(tmp_path):
     data = tmp_path / "data"
-    env = registry_env(data, VENV=sys.prefix, DISK_FREE_THRESHOLD_BYTES="1")
     port = free_port()
-    run = subprocess.Popen(
-        ["bash", "scripts/run.sh", "--bind", f"127.0.0.1:{port}"], cwd=PROJECT_DIR, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    # The README's settings for another address (on a free port), given to what `make run` runs.
+    readme_settings, readme_address = quick_check_on_another_address()
+    env = registry_env(data, VENV=sys.prefix, DISK_FREE_THRESHOLD_BYTES="1", **{
+        name: value.replace(readme_address, f"127.0.0.1:{port}") for name, value in readme_settings.items()})
+    run = subprocess.Popen(["bash", "scripts/run.sh"], cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
     try:
         status, ready = wait_until(
             lambda: (result := get_json(f"http://127.0.0.1:{port}/health/ready"))[0] == 200 and result,
@@ -87,6 +89,9 @@ def test_run_command_serves_ready_and_stops_on_ctrl_c(tmp_path):
         # An operator's first step: a token to upload with.
         token = manage("tokens", "create", "--name", "operator", "--scope", "write", env=env).stdout.strip()
         check_metrics_and_logs_of_all_processes(f"http://127.0.0.1:{port}", token, tmp_path)
+        # PUBLIC_BASE_URL as the README sets it: the asset URLs handed to clusters name this address.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/repo", timeout=10) as response:
+            assert f'"http://127.0.0.1:{port}/resource/' in response.read().decode()
 
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=60) == 0
