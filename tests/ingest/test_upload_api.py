@@ -207,8 +207,8 @@ def test_identical_uploads_racing_to_publish_end_in_one_version_and_an_unchanged
     built = make_bundle(tmp_path / "a")
     jobs = []
     for _ in range(2):
-        job = IngestJob.objects.create(bundle_size=built.path.stat().st_size,
-                                       staging_path=str(settings.STAGING_DIR / f"{len(jobs)}.dcos"))
+        job = IngestJobFactory(bundle_size=built.path.stat().st_size,
+                               staging_path=str(settings.STAGING_DIR / f"{len(jobs)}.dcos"))
         shutil.copyfile(built.path, job.staging_path)
         jobs.append(job)
     for job in jobs:
