@@ -13,6 +13,7 @@ from typing import BinaryIO, Iterator
 from django.conf import settings
 from django.db import transaction
 
+from access.principals import Principal
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import pipeline, staging, tasks
@@ -38,16 +39,22 @@ def _queue(job: IngestJob) -> IngestJob:
     return job
 
 
+def _created_by(actor: Principal) -> dict:
+    """The fields that name who created a job or upload session, which decide who reaches it (access.principals)."""
+    return {"created_by": actor.label, "cluster": actor.cluster}
+
+
 @contextmanager
-def receiving_job(*, bundle_name: str, replace: bool, expected_digest: str = "") -> Iterator[IngestJob]:
-    """A job that owns its staging file from the first byte (so GC leaves it alone).
+def receiving_job(*, actor: Principal, bundle_name: str, replace: bool,
+                  expected_digest: str = "") -> Iterator[IngestJob]:
+    """A job of ``actor`` that owns its staging file from the first byte (so GC leaves it alone).
 
     If receiving fails, the job and the file are gone again; until ``queue`` it is "queued"
     with no size, which the reaper ends if the web process died mid-upload.
     """
     job_id = uuid.uuid4()
-    job = IngestJob.objects.create(id=job_id, bundle_name=bundle_name, replace=replace,
-                                   expected_digest=expected_digest, staging_path=str(staging.bundle_path(job_id)))
+    job = IngestJob.objects.create(id=job_id, bundle_name=bundle_name, replace=replace, expected_digest=expected_digest,
+                                   staging_path=str(staging.bundle_path(job_id)), **_created_by(actor))
     try:
         yield job
     except BaseException:
@@ -73,20 +80,21 @@ def check_declared_digest(digest: str, expected_digest: str) -> None:
 
 
 def receive_bundle(
-    stream: BinaryIO, *, declared_size: int | None, bundle_name: str, replace: bool, expected_digest: str = ""
+    stream: BinaryIO, *, actor: Principal, declared_size: int | None, bundle_name: str, replace: bool,
+    expected_digest: str = "",
 ) -> IngestJob:
     """A whole bundle in one request: staged (hashed on the way) and queued."""
     if declared_size is not None and declared_size > settings.MAX_BUNDLE_BYTES:
         raise staging.too_large(declared_size)
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
-    with receiving_job(bundle_name=bundle_name, replace=replace) as job:
+    with receiving_job(actor=actor, bundle_name=bundle_name, replace=replace) as job:
         size, digest = staging.receive(stream, Path(job.staging_path), declared_size)
         check_declared_digest(digest, expected_digest)
         return queue(job, size=size, digest=digest)
 
 
-def open_upload(*, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
+def open_upload(*, actor: Principal, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
     if size <= 0:
         raise RegistryError(ErrorCode.INVALID_SIZE, f"size must be a positive number of bytes, not {size}.", field="size")
     if size > settings.MAX_BUNDLE_BYTES:
@@ -94,13 +102,17 @@ def open_upload(*, size: int, expected_digest: str, file_name: str, replace: boo
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
     return UploadSession.objects.create(size=size, expected_digest=expected_digest, file_name=file_name,
-                                        replace=replace)
+                                        replace=replace, **_created_by(actor))
+
+
+def unknown_upload(session_id) -> RegistryError:
+    return RegistryError(ErrorCode.UPLOAD_UNKNOWN, f"There is no upload {session_id}.", upload=str(session_id))
 
 
 def _open_session(session_id) -> UploadSession:
     session = UploadSession.objects.filter(pk=session_id).first()
     if session is None:
-        raise RegistryError(ErrorCode.UPLOAD_UNKNOWN, f"There is no upload {session_id}.", upload=str(session_id))
+        raise unknown_upload(session_id)
     if session.state != UploadSession.State.OPEN:
         raise RegistryError(ErrorCode.UPLOAD_CLOSED, f"Upload {session_id} is {session.state}; it takes no more requests.",
                           upload=str(session_id), state=session.state)
@@ -152,7 +164,8 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
     with transaction.atomic():
         job = IngestJob.objects.create(
             id=job_id, bundle_name=session.file_name, bundle_size=session.size, expected_digest=expected,
-            staging_path=str(path), replace=session.replace,
+            staging_path=str(path), replace=session.replace, created_by=session.created_by,
+            cluster_id=session.cluster_id,
         )
         staging.upload_path(session.pk).rename(path)
         # Fresh, for GC's protection window: the last chunk may have come long ago.
@@ -204,6 +217,7 @@ def retry_job(job: IngestJob) -> IngestJob:
         retry = IngestJob.objects.create(
             id=retry_id, bundle_name=job.bundle_name, bundle_size=job.bundle_size, bundle_digest=job.bundle_digest,
             expected_digest=job.expected_digest, replace=job.replace, staging_path=str(staging.bundle_path(retry_id)),
+            created_by=job.created_by, cluster_id=job.cluster_id,
         )
         IngestJob.objects.filter(pk=job.pk).update(
             staging_path="", error_details={**job.error_details, "retried_as": str(retry.pk)}

@@ -402,15 +402,15 @@ def repo(request):
 
 @require_safe
 def cluster_repo(request, name: str):
-    """What one cluster may see; its configured DC/OS version, when set, wins over what its Cosmos reports."""
+    """What one cluster may see; its configured DC/OS version, when set, wins over what its Cosmos reports.
+
+    Another cluster's repository does not exist for a cluster's token.
+    """
     reader, refused = reader_of(request, _refuse)
     if refused:
         return refused
-    if reader.cluster is not None and reader.cluster.name != name:
-        return _error(403, "Forbidden", f"This token belongs to cluster {reader.cluster.name}, not {name}.",
-                      cluster=name)
     try:
-        cluster = find_cluster(name)
+        cluster = find_cluster(name, reader.clusters())
     except RegistryError as error:
         return _error(404, "RepositoryNotFound", error.message, cluster=name)
     return _serve_cluster(request, cluster)
