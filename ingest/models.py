@@ -58,11 +58,12 @@ class IngestJob(models.Model):
     )
     created_by = models.CharField(max_length=255, blank=True, help_text="Who uploaded the bundle, as the audit log "
                                   "names the caller: token:<name> (<key id>) or user:<name>.")
+    # Removing a cluster first cancels its unfinished jobs (services.end_what_a_cluster_started): they stay as records.
     cluster = models.ForeignKey(
-        Cluster, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="The cluster of the token that uploaded the bundle: only that cluster's tokens see the job, and it "
                   "publishes only what the cluster may see.",
-    )  # removing a cluster removes what its tokens started, as it removes the tokens (published versions stay)
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -133,7 +134,7 @@ class UploadSession(models.Model):
     # The job of a committed upload inherits both.
     created_by = models.CharField(max_length=255, blank=True, help_text="Who opened the upload, the only caller "
                                   "(with unrestricted admins) that may use it.")
-    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                 help_text="The cluster of the token that opened the upload.")
 
     def __str__(self) -> str:

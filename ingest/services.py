@@ -12,7 +12,9 @@ from typing import BinaryIO, Iterator
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.signals import pre_delete
 
+from access.models import Cluster
 from access.principals import Principal
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 from dcos_bundle.errors import ErrorCode, RegistryError
@@ -178,10 +180,14 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
 
 
 def cancel_upload(session_id) -> None:
-    session = _open_session(session_id)
-    UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.CANCELLED)
-    staging.remove(staging.upload_path(session.pk))
-    staging.remove(staging.upload_path(session.pk).with_suffix(".lock"))
+    _discard_upload(_open_session(session_id).pk)
+
+
+def _discard_upload(session_id) -> None:
+    UploadSession.objects.filter(pk=session_id, state=UploadSession.State.OPEN).update(
+        state=UploadSession.State.CANCELLED)
+    staging.remove(staging.upload_path(session_id))
+    staging.remove(staging.upload_path(session_id).with_suffix(".lock"))
 
 
 def cancel_job(job: IngestJob) -> IngestJob:
@@ -231,3 +237,19 @@ def retry_job(job: IngestJob) -> IngestJob:
             raise RegistryError(ErrorCode.BUNDLE_GONE, f"The staged bundle of job {job.pk} was just removed by garbage "
                               "collection. Upload the bundle again.") from None
         return _queue(retry)
+
+
+def end_what_a_cluster_started(sender, instance: Cluster, **kwargs) -> None:
+    """Before a cluster is removed: cancel the open uploads and unfinished jobs of its tokens (which go with it).
+
+    Without its rules nothing would confine them; their rows stay, as records, without a cluster.
+    """
+    for session_id in UploadSession.objects.filter(cluster=instance, state=UploadSession.State.OPEN).values_list(
+            "pk", flat=True):
+        _discard_upload(session_id)
+    for job in IngestJob.objects.filter(cluster=instance, state__in=IngestJob.UNFINISHED_STATES):
+        pipeline.cancel(job)
+
+
+def connect() -> None:
+    pre_delete.connect(end_what_a_cluster_started, sender=Cluster, dispatch_uid="ingest-cluster-removed")

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='ingestjob',
             name='cluster',
-            field=models.ForeignKey(blank=True, help_text="The cluster of the token that uploaded the bundle: only that cluster's tokens see the job, and it publishes only what the cluster may see.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='access.cluster'),
+            field=models.ForeignKey(blank=True, help_text="The cluster of the token that uploaded the bundle: only that cluster's tokens see the job, and it publishes only what the cluster may see.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='access.cluster'),
         ),
         migrations.AddField(
             model_name='ingestjob',
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='uploadsession',
             name='cluster',
-            field=models.ForeignKey(blank=True, help_text='The cluster of the token that opened the upload.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='access.cluster'),
+            field=models.ForeignKey(blank=True, help_text='The cluster of the token that opened the upload.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='access.cluster'),
         ),
         migrations.AddField(
             model_name='uploadsession',

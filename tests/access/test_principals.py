@@ -17,7 +17,7 @@ from access.models import ApiToken, AuditEvent, Cluster
 from access.tokens import create_token, revoke_token, scope_includes
 from blobs.models import Blob
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
-from ingest import services
+from ingest import pipeline, services
 from ingest.models import IngestJob, UploadSession
 from packages_app.models import PackageVersion
 from tests.bundles import AssetSpec, make_bundle
@@ -403,9 +403,7 @@ def test_a_clusters_token_lists_only_its_clusters_jobs(two_clusters, client, tmp
 
 def test_publishing_rechecks_the_clusters_rules(two_clusters, tmp_path, monkeypatch):
     """The rules may change while a job runs: publishing asks again, and a refusal there leaves nothing either."""
-    import ingest.pipeline
-
-    monkeypatch.setattr(ingest.pipeline, "check_may_publish", lambda *args: None)  # the check at validation
+    monkeypatch.setattr(pipeline, "check_may_publish", lambda *args: None)  # the check at validation
     before, blobs = catalogue(), set(Blob.objects.values_list("digest", flat=True))
     job = publish(two_clusters["beta"], tmp_path, "small", "1.0.0", seed=4, query="?replace=true")
     assert (job["state"], job["error"]["code"]) == ("failed", "package_outside_cluster")
@@ -461,13 +459,21 @@ def test_a_clusters_admin_token_acts_with_write(two_clusters):
     assert admin.get(other["Location"]).status_code == 404
 
 
-def test_removing_a_cluster_removes_what_its_tokens_started(two_clusters, client):
+def test_removing_a_cluster_ends_what_its_tokens_started_and_keeps_the_records(two_clusters, client, settings):
     beta = Cluster.objects.get(name="beta")
-    two_clusters["beta"].post("/api/v1/uploads/", data={"size": 10}, content_type=JSON)
-    IngestJobFactory(created_by="token:beta ci", cluster=beta)
-    operators = IngestJobFactory()
+    writer = two_clusters["beta"]
+    opened = writer.post("/api/v1/uploads/", data={"size": 10}, content_type=JSON)
+    writer.put(opened["Location"], data=b"01234", content_type="application/octet-stream",
+               headers={"Content-Range": "bytes 0-4/10"})
+    queued = IngestJobFactory(created_by="token:beta ci", cluster=beta)
+    done = IngestJobFactory(created_by="token:beta ci", cluster=beta, state="succeeded")
+    versions = catalogue()
+
     assert client.delete("/api/v1/clusters/beta/").status_code == 204
-    assert not UploadSession.objects.exists()
-    assert list(IngestJob.objects.filter(cluster__isnull=False)) == []
-    assert IngestJob.objects.filter(pk=operators.pk).exists()
-    assert PackageVersion.objects.filter(package__name="big").exists()
+    assert writer.get("/api/v1/jobs/").status_code == 401  # its tokens went with it
+    session = UploadSession.objects.get(pk=opened.json()["id"])
+    assert (session.state, session.cluster, session.created_by.split(" (")[0]) == ("cancelled", None, "token:beta ci")
+    assert [path for path in settings.STAGING_DIR.rglob("*") if path.is_file()] == []
+    assert list(IngestJob.objects.filter(pk__in=[queued.pk, done.pk]).order_by("state").values_list(
+        "state", "cluster", "created_by")) == [("cancelled", None, "token:beta ci"), ("succeeded", None, "token:beta ci")]
+    assert catalogue() == versions
