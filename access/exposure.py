@@ -51,7 +51,8 @@ def _check_network(request) -> None:
 def _check_token(request) -> None:
     principal = principal_of(request)
     if not principal.is_authenticated:
-        raise RegistryError(ErrorCode.NOT_AUTHENTICATED, "/metrics needs a token: send 'Authorization: Bearer <token>'.")
+        raise RegistryError(ErrorCode.NOT_AUTHENTICATED,
+                            "/metrics needs a token: send 'Authorization: Bearer <token>'.")
     if principal.cluster is not None:
         raise RegistryError(ErrorCode.PERMISSION_DENIED, "/metrics spans every cluster: it needs a token without a "
                             f"cluster; {principal.label} is bound to one.")
