@@ -1,13 +1,12 @@
 """Who is asking: a token (Bearer, Token or Basic credentials), a staff user's session, or nobody.
 
 Writes always need a ``write`` (or ``admin``) token or a staff session; reads are anonymous unless
-ANONYMOUS_READS is off, and then a cluster's token sees only that cluster's packages.
+ANONYMOUS_READS is off. What each principal then reaches is ``principals.py``'s to say.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -15,45 +14,12 @@ from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from access.clusters import EVERYTHING, Visibility, visibility_of
-from access.models import Cluster
 from dcos_bundle.errors import ErrorCode, RegistryError
 
-from .models import ApiToken
-from .tokens import resolve, scope_includes
+from .principals import ADMIN, READ, WRITE, Principal
+from .tokens import resolve
 
 WWW_AUTHENTICATE = 'Bearer realm="DC/OS Package Registry"'
-READ, WRITE, ADMIN = ApiToken.Scope.READ, ApiToken.Scope.WRITE, ApiToken.Scope.ADMIN
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller, whatever proved it; DRF sees it as ``request.user``."""
-
-    kind: str  # token, user or anonymous
-    name: str = ""
-    scope: str | None = None
-    cluster: Cluster | None = None
-    key_id: str = ""
-
-    @property
-    def is_authenticated(self) -> bool:
-        return self.kind != "anonymous"
-
-    @property
-    def label(self) -> str:
-        if self.kind == "token":
-            return f"token:{self.name} ({self.key_id})"
-        return f"user:{self.name}" if self.kind == "user" else "anonymous"
-
-    @property
-    def visibility(self) -> Visibility:
-        return visibility_of(self.cluster) if self.cluster is not None else EVERYTHING
-
-    def may(self, scope: str) -> bool:
-        return self.scope is not None and scope_includes(self.scope, scope)
-
-
 ANONYMOUS = Principal("anonymous")
 # Whoever runs the registry's management commands: the operator, with every right.
 OPERATOR = Principal("user", "manage.py", ADMIN)
@@ -152,10 +118,10 @@ class ScopePermission(BasePermission):
             raise exceptions.NotAuthenticated(
                 f"This needs a token with the {needed} scope: send 'Authorization: Bearer <token>'.")
         if not principal.may(needed):
+            bound = f", as a token of cluster {principal.cluster.name}" if principal.cluster is not None else ""
             raise exceptions.PermissionDenied(
-                f"This needs the {needed} scope; {principal.label} has {principal.scope}.")
+                f"This needs the {needed} scope; {principal.label} acts with {principal.acting_scope}{bound}.")
         return True
-
 
 
 class TokenScheme(OpenApiAuthenticationExtension):

@@ -65,8 +65,10 @@ def visibility_of(cluster: Cluster) -> Visibility:
     )))
 
 
-def find_cluster(name: str) -> Cluster:
-    cluster = Cluster.objects.prefetch_related("rules").filter(name=name).first()
+def find_cluster(name: str, clusters: QuerySet[Cluster] | None = None) -> Cluster:
+    """The cluster of this name among ``clusters`` (default: all); one outside them is as unknown as a missing one."""
+    clusters = Cluster.objects.prefetch_related("rules") if clusters is None else clusters
+    cluster = clusters.filter(name=name).first()
     if cluster is None:
         raise RegistryError(ErrorCode.CLUSTER_NOT_FOUND, f"Cluster [{name}] not found", cluster=name)
     return cluster

@@ -4,33 +4,28 @@ from __future__ import annotations
 
 from django.urls import path
 from rest_framework import generics
-from rest_framework.exceptions import PermissionDenied
 
 from access import audit
 from access.models import AuditEvent
 
 from .clusters import find_cluster
-from .models import Cluster
 from .serializers import ClusterSerializer
 
 
-def own_cluster_only(request, name: str | None = None) -> None:
-    """A cluster's token reads and changes its own cluster, and creates none."""
-    bound = request.user.cluster
-    if bound is not None and bound.name != name:
-        raise PermissionDenied(f"This token belongs to cluster {bound.name}.")
-
-
 class ClusterList(generics.ListCreateAPIView):
+    """The clusters the caller reaches (a cluster's token: its own); POST creates one."""
+
     serializer_class = ClusterSerializer
 
     def get_queryset(self):
-        clusters = Cluster.objects.prefetch_related("rules")
-        bound = self.request.user.cluster
-        return clusters.filter(pk=bound.pk) if bound is not None else clusters
+        return self.request.user.clusters()
+
+    def create(self, request, *args, **kwargs):
+        # Before validation, whose answers (a name taken) would tell a cluster's token about other clusters.
+        request.user.check_manages_clusters()
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
-        own_cluster_only(self.request)
         cluster = serializer.save()
         audit.record_request(self.request, AuditEvent.Action.CLUSTER_CREATE, cluster.name,
                              fields=serializer.data)
@@ -42,8 +37,12 @@ class ClusterDetail(generics.RetrieveUpdateDestroyAPIView):
     serializer_class = ClusterSerializer
 
     def get_object(self):
-        own_cluster_only(self.request, self.kwargs["name"])
-        return find_cluster(self.kwargs["name"])
+        return find_cluster(self.kwargs["name"], self.request.user.clusters())
+
+    def update(self, request, *args, **kwargs):
+        # Before validation, whose answers (a name taken) would tell a cluster's token about other clusters.
+        request.user.check_cluster_change(self.get_object(), request.data)
+        return super().update(request, *args, **kwargs)
 
     def perform_update(self, serializer):
         cluster = serializer.save()
@@ -51,6 +50,7 @@ class ClusterDetail(generics.RetrieveUpdateDestroyAPIView):
                              fields=serializer.data)
 
     def perform_destroy(self, cluster):
+        self.request.user.check_manages_clusters()
         audit.record_request(self.request, AuditEvent.Action.CLUSTER_REMOVE, cluster.name)
         cluster.delete()
 

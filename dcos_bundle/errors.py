@@ -73,6 +73,7 @@ class ErrorCode(StrEnum):
 
     # Publishing.
     VERSION_CONFLICT = "version_conflict", HTTPStatus.CONFLICT
+    PACKAGE_OUTSIDE_CLUSTER = "package_outside_cluster", HTTPStatus.FORBIDDEN
 
     # Uploads.
     BUNDLE_TOO_LARGE = "bundle_too_large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
@@ -91,6 +92,7 @@ class ErrorCode(StrEnum):
     STORAGE_MOVED = "storage_moved", HTTPStatus.SERVICE_UNAVAILABLE
 
     # Jobs.
+    JOB_NOT_FOUND = "job_not_found", HTTPStatus.NOT_FOUND
     JOB_FINISHED = "job_finished", HTTPStatus.CONFLICT
     JOB_NOT_FAILED = "job_not_failed"
     JOB_RETRIED = "job_retried"

@@ -16,6 +16,7 @@ Plain Python 3, standard library only: it runs on any operator workstation.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import re
 import sys
@@ -76,6 +77,21 @@ def _absolute_path(text: str) -> str:
     return text
 
 
+def _metrics_access(text: str) -> str:
+    if text not in ("network", "token", "open"):
+        raise ValueError
+    return text
+
+
+def _networks(text: str) -> str:
+    networks = [part.strip() for part in text.split(",") if part.strip()]
+    if not networks:
+        raise ValueError
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError when it is none
+    return ",".join(networks)
+
+
 @dataclass(frozen=True)
 class Placeholder:
     meaning: str
@@ -118,6 +134,11 @@ PLACEHOLDERS: dict[str, Placeholder] = {
     "postgres_password_secret": Placeholder("DC/OS secret holding the PostgreSQL password", _text, "a secret path"),
     "s3_access_key_id_secret": Placeholder("DC/OS secret holding S3_ACCESS_KEY_ID", _text, "a secret path"),
     "s3_secret_access_key_secret": Placeholder("DC/OS secret holding S3_SECRET_ACCESS_KEY", _text, "a secret path"),
+    "metrics_access": Placeholder("METRICS_ACCESS: who may read /metrics (network, token or open)", _metrics_access,
+                                  "network, token or open"),
+    "metrics_allowed_networks": Placeholder("METRICS_ALLOWED_NETWORKS: the networks Prometheus scrapes from, "
+                                            "comma-separated (METRICS_ACCESS=network)", _networks,
+                                            "comma-separated IP networks such as 10.0.0.0/8"),
 }
 # Filled from other values, never given.
 DERIVED: dict[str, tuple[str, Callable[[Any], Any]]] = {

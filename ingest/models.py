@@ -4,6 +4,7 @@ import uuid
 
 from django.db import models
 
+from access.models import Cluster
 from blobs.models import BLOB_ROLE_CHOICES
 
 
@@ -66,6 +67,14 @@ class IngestJob(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     package_version = models.ForeignKey(
         "packages_app.PackageVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="ingest_jobs"
+    )
+    created_by = models.CharField(max_length=255, blank=True, help_text="Who uploaded the bundle, as the audit log "
+                                  "names the caller: token:<name> (<key id>) or user:<name>.")
+    # Removing a cluster first cancels its unfinished jobs (services.end_what_a_cluster_started): they stay as records.
+    cluster = models.ForeignKey(
+        Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The cluster of the token that uploaded the bundle: only that cluster's tokens see the job, and it "
+                  "publishes only what the cluster may see.",
     )
 
     class Meta:
@@ -134,6 +143,11 @@ class UploadSession(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     job = models.OneToOneField(IngestJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="upload")
+    # The job of a committed upload inherits both.
+    created_by = models.CharField(max_length=255, blank=True, help_text="Who opened the upload, the only caller "
+                                  "(with unrestricted admins) that may use it.")
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                help_text="The cluster of the token that opened the upload.")
 
     def __str__(self) -> str:
         return f"upload {self.id} ({self.offset}/{self.size})"

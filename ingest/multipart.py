@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
+from access.principals import Principal
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 from dcos_bundle.digests import digest_of
 from dcos_bundle.errors import ErrorCode, RegistryError
@@ -60,10 +61,10 @@ class StagingUploadHandler(FileUploadHandler):
             self._file.close()
 
 
-def staged_multipart_bundle(request, *, replace: bool, expected_digest: str) -> IngestJob:
+def staged_multipart_bundle(request, *, actor: Principal, replace: bool, expected_digest: str) -> IngestJob:
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
-    with services.receiving_job(bundle_name="", replace=replace) as job:
+    with services.receiving_job(actor=actor, bundle_name="", replace=replace) as job:
         handler = StagingUploadHandler(request, Path(job.staging_path))
         request.upload_handlers = [handler]
         try:

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from access.principals import check_may_publish
 from blobs.models import Blob
 from blobs.store import blob_store
 from dcos_bundle.errors import ErrorCode, RegistryError
@@ -128,6 +129,7 @@ def run(job_id) -> NextTasks:
             plan = validate_bundle(reader, inventory)
             IngestJob.objects.filter(pk=job.pk).update(package_name=plan.name, version=plan.version)
             structlog.contextvars.bind_contextvars(package=plan.name, version=plan.version)
+            check_may_publish(job.cluster, plan.name, plan.version)
             identical = existing_outcome(job, find_version(plan.name, plan.version), plan)
             end_stage(job, Stage.VALIDATE)
             if identical is not None:

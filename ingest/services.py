@@ -12,7 +12,10 @@ from typing import BinaryIO, Iterator
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.signals import pre_delete
 
+from access.models import Cluster
+from access.principals import Principal
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import pipeline, staging, tasks
@@ -51,16 +54,22 @@ def _queue(job: IngestJob) -> IngestJob:
     return job
 
 
+def _created_by(actor: Principal) -> dict:
+    """The fields that name who created a job or upload session, which decide who reaches it (access.principals)."""
+    return {"created_by": actor.label, "cluster": actor.cluster}
+
+
 @contextmanager
-def receiving_job(*, bundle_name: str, replace: bool, expected_digest: str = "") -> Iterator[IngestJob]:
-    """A job that owns its staging file from the first byte (so GC leaves it alone).
+def receiving_job(*, actor: Principal, bundle_name: str, replace: bool,
+                  expected_digest: str = "") -> Iterator[IngestJob]:
+    """A job of ``actor`` that owns its staging file from the first byte (so GC leaves it alone).
 
     If receiving fails, the job and the file are gone again; until ``queue`` it is "queued"
     with no size, which the reaper ends if the web process died mid-upload.
     """
     job_id = uuid.uuid4()
-    job = IngestJob.objects.create(id=job_id, bundle_name=bundle_name, replace=replace,
-                                   expected_digest=expected_digest, staging_path=str(staging.bundle_path(job_id)))
+    job = IngestJob.objects.create(id=job_id, bundle_name=bundle_name, replace=replace, expected_digest=expected_digest,
+                                   staging_path=str(staging.bundle_path(job_id)), **_created_by(actor))
     try:
         yield job
     except BaseException:
@@ -86,7 +95,8 @@ def check_declared_digest(digest: str, expected_digest: str) -> None:
 
 
 def receive_bundle(
-    stream: BinaryIO, *, declared_size: int | None, bundle_name: str, replace: bool, expected_digest: str = ""
+    stream: BinaryIO, *, actor: Principal, declared_size: int | None, bundle_name: str, replace: bool,
+    expected_digest: str = "",
 ) -> IngestJob:
     """A whole bundle in one request: staged (hashed on the way) and queued."""
     check_file_name(bundle_name)
@@ -94,13 +104,13 @@ def receive_bundle(
         raise staging.too_large(declared_size)
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
-    with receiving_job(bundle_name=bundle_name, replace=replace) as job:
+    with receiving_job(actor=actor, bundle_name=bundle_name, replace=replace) as job:
         size, digest = staging.receive(stream, Path(job.staging_path), declared_size)
         check_declared_digest(digest, expected_digest)
         return queue(job, size=size, digest=digest)
 
 
-def open_upload(*, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
+def open_upload(*, actor: Principal, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
     check_file_name(file_name)
     if size <= 0:
         raise RegistryError(ErrorCode.INVALID_SIZE, f"size must be a positive number of bytes, not {size}.", field="size")
@@ -109,7 +119,11 @@ def open_upload(*, size: int, expected_digest: str, file_name: str, replace: boo
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
     return UploadSession.objects.create(size=size, expected_digest=expected_digest, file_name=file_name,
-                                        replace=replace)
+                                        replace=replace, **_created_by(actor))
+
+
+def unknown_upload(session_id) -> RegistryError:
+    return RegistryError(ErrorCode.UPLOAD_UNKNOWN, f"There is no upload {session_id}.", upload=str(session_id))
 
 
 def _open_session(session_id) -> UploadSession:
@@ -118,7 +132,7 @@ def _open_session(session_id) -> UploadSession:
     except ValueError:  # not a UUID: no upload has that id
         session = None
     if session is None:
-        raise RegistryError(ErrorCode.UPLOAD_UNKNOWN, f"There is no upload {session_id}.", upload=str(session_id))
+        raise unknown_upload(session_id)
     if session.state != UploadSession.State.OPEN:
         raise RegistryError(ErrorCode.UPLOAD_CLOSED, f"Upload {session_id} is {session.state}; it takes no more requests.",
                           upload=str(session_id), state=session.state)
@@ -155,7 +169,7 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
             if error.code not in staging.REFUSED_AT_THE_START:
                 raise
             # The file being sent is no bundle: nothing of it is kept, and the upload ends here.
-            _cancel(session)
+            _discard_upload(session.pk)
             raise RegistryError(ErrorCode(error.code), f"{error.message} Upload {session.pk} is cancelled.",
                                 **error.details, upload=str(session.pk)) from None
         session.save(update_fields=["offset", "updated_at"])
@@ -178,7 +192,8 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
     with transaction.atomic():
         job = IngestJob.objects.create(
             id=job_id, bundle_name=session.file_name, bundle_size=session.size, expected_digest=expected,
-            staging_path=str(path), replace=session.replace,
+            staging_path=str(path), replace=session.replace, created_by=session.created_by,
+            cluster_id=session.cluster_id,
         )
         staging.upload_path(session.pk).rename(path)
         # Fresh, for GC's protection window: the last chunk may have come long ago.
@@ -191,13 +206,14 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
 
 
 def cancel_upload(session_id) -> None:
-    _cancel(_open_session(session_id))
+    _discard_upload(_open_session(session_id).pk)
 
 
-def _cancel(session: UploadSession) -> None:
-    UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.CANCELLED)
-    staging.remove(staging.upload_path(session.pk))
-    staging.remove(staging.upload_path(session.pk).with_suffix(".lock"))
+def _discard_upload(session_id) -> None:
+    UploadSession.objects.filter(pk=session_id, state=UploadSession.State.OPEN).update(
+        state=UploadSession.State.CANCELLED)
+    staging.remove(staging.upload_path(session_id))
+    staging.remove(staging.upload_path(session_id).with_suffix(".lock"))
 
 
 def cancel_job(job: IngestJob) -> IngestJob:
@@ -233,6 +249,7 @@ def retry_job(job: IngestJob) -> IngestJob:
         retry = IngestJob.objects.create(
             id=retry_id, bundle_name=job.bundle_name, bundle_size=job.bundle_size, bundle_digest=job.bundle_digest,
             expected_digest=job.expected_digest, replace=job.replace, staging_path=str(staging.bundle_path(retry_id)),
+            created_by=job.created_by, cluster_id=job.cluster_id,
         )
         IngestJob.objects.filter(pk=job.pk).update(
             staging_path="", error_details={**job.error_details, "retried_as": str(retry.pk)}
@@ -246,3 +263,19 @@ def retry_job(job: IngestJob) -> IngestJob:
             raise RegistryError(ErrorCode.BUNDLE_GONE, f"The staged bundle of job {job.pk} was just removed by garbage "
                               "collection. Upload the bundle again.") from None
         return _queue(retry)
+
+
+def end_what_a_cluster_started(sender, instance: Cluster, **kwargs) -> None:
+    """Before a cluster is removed: cancel the open uploads and unfinished jobs of its tokens (which go with it).
+
+    Without its rules nothing would confine them; their rows stay, as records, without a cluster.
+    """
+    for session_id in UploadSession.objects.filter(cluster=instance, state=UploadSession.State.OPEN).values_list(
+            "pk", flat=True):
+        _discard_upload(session_id)
+    for job in IngestJob.objects.filter(cluster=instance, state__in=IngestJob.UNFINISHED_STATES):
+        pipeline.cancel(job)
+
+
+def connect() -> None:
+    pre_delete.connect(end_what_a_cluster_started, sender=Cluster, dispatch_uid="ingest-cluster-removed")

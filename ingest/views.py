@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -41,6 +41,17 @@ def _content_length(request) -> int | None:
     if not (value.isascii() and value.isdigit()) or len(value) > 19:
         raise RegistryError(ErrorCode.INVALID_REQUEST, f"Content-Length {value[:30]!r} is not a number of bytes.")
     return int(value)
+
+
+class ReachedObjects:
+    """``get_object`` among what the caller reaches (``get_queryset`` asks its principal); the rest answers the
+    view's ``unknown(pk)`` error, as unknown ids do, so that another caller's objects do not show they exist."""
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            raise self.unknown(self.kwargs["pk"]) from None
 
 
 def _accepted(request, job: IngestJob) -> Response:
@@ -79,21 +90,29 @@ class BundleUploadView(APIView):
         expected = services.parse_sha256(request.query_params.get("sha256"))
         name = request.query_params.get("file_name") or request.headers.get("X-File-Name", "")
         if request.content_type.startswith("multipart/form-data"):
-            job = staged_multipart_bundle(request._request, replace=replace, expected_digest=expected)
+            job = staged_multipart_bundle(request._request, actor=request.user, replace=replace,
+                                          expected_digest=expected)
         else:
             job = services.receive_bundle(
-                request._request, declared_size=length, bundle_name=name, replace=replace, expected_digest=expected
+                request._request, actor=request.user, declared_size=length, bundle_name=name, replace=replace,
+                expected_digest=expected,
             )
         audit.record_request(request, AuditEvent.Action.UPLOAD, f"job {job.pk}", bundle=job.bundle_name,
                              size=job.bundle_size, replace=replace)
         return _accepted(request, job)
 
 
-class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class UploadSessionViewSet(ReachedObjects, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
+                           viewsets.GenericViewSet):
     """Resumable uploads: open, PUT chunks with Content-Range, HEAD for the offset, commit or DELETE."""
 
-    queryset = UploadSession.objects.all()
     serializer_class = UploadSessionSerializer
+
+    def get_queryset(self):
+        return self.request.user.sessions(UploadSession.objects.all())
+
+    def unknown(self, pk) -> RegistryError:
+        return services.unknown_upload(pk)
 
     def get_throttles(self):
         return [UploadRateThrottle()] if self.action == "create" else []
@@ -108,6 +127,7 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
         given = UploadSessionCreateSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         session = services.open_upload(
+            actor=request.user,
             size=given.validated_data["size"],
             expected_digest=services.parse_sha256(given.validated_data["sha256"]),
             file_name=given.validated_data["file_name"],
@@ -129,6 +149,7 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
     )
     def update(self, request, pk=None):
         """PUT one chunk: ``Content-Range: bytes <start>-<end>/<size>``."""
+        session = self.get_object()
         header = request.headers.get("Content-Range", "")
         match = _CONTENT_RANGE.fullmatch(header)
         if not match:
@@ -143,7 +164,7 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
         if length != end - start + 1:
             raise RegistryError(ErrorCode.RANGE_INVALID, f"Content-Range covers {end - start + 1} bytes, the body is {length}.")
         try:
-            session = services.append_chunk(pk, request._request, start, end, total)
+            session = services.append_chunk(session.pk, request._request, start, end, total)
         except RegistryError as error:
             if error.code == "range_mismatch":
                 return Response(
@@ -154,14 +175,15 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
         return Response(self.get_serializer(session).data, headers=self._offset_headers(session))
 
     def destroy(self, request, pk=None):
-        services.cancel_upload(pk)
+        services.cancel_upload(self.get_object().pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @action(detail=True, methods=["post"])
     def commit(self, request, pk=None):
+        session = self.get_object()
         given = CommitSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        job = services.commit_upload(pk, services.parse_sha256(given.validated_data["sha256"]))
+        job = services.commit_upload(session.pk, services.parse_sha256(given.validated_data["sha256"]))
         return _accepted(request, job)
 
 
@@ -171,14 +193,18 @@ class UploadSessionViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
     OpenApiParameter("package", description="Only jobs of this package."),
     OpenApiParameter("error_code", description="Only jobs that failed with this code."),
 ]))
-class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
+class IngestJobViewSet(ReachedObjects, viewsets.ReadOnlyModelViewSet):
     """Ingest jobs: filter with ``state``, ``stage``, ``package``, ``error_code``; cancel one."""
 
     serializer_class = IngestJobSerializer
     FILTERS = {"state": "state", "stage": "stage", "package": "package_name", "error_code": "error_code"}
 
+    def unknown(self, pk) -> RegistryError:
+        return RegistryError(ErrorCode.JOB_NOT_FOUND, f"There is no job {pk}.", job=str(pk))
+
     def get_queryset(self):
-        jobs = IngestJob.objects.select_related("package_version__package").prefetch_related("stages")
+        jobs = self.request.user.jobs(
+            IngestJob.objects.select_related("package_version__package").prefetch_related("stages"))
         for parameter, field in self.FILTERS.items():
             if value := self.request.query_params.get(parameter):
                 jobs = jobs.filter(**{field: value})
@@ -186,6 +212,6 @@ class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        job = services.cancel_job(get_object_or_404(IngestJob.objects.all(), pk=pk))
+        job = services.cancel_job(self.get_object())
         audit.record_request(request, AuditEvent.Action.JOB_CANCEL, f"job {job.pk}", state=job.state)
         return Response(IngestJobSerializer(job, context={"request": request}).data)

@@ -12,10 +12,22 @@ from access import audit
 from access.models import AuditEvent
 from packages_app.models import Package, PackageVersion
 
-from .catalogue import (SUMMARY_FIELDS, find_package, find_version, package_summaries, pin_default_version,
-                        remove_version, unpin_default_version)
-from .serializers import (DefaultVersionSerializer, PackageDetailSerializer, PackageSummarySerializer,
-                          PinRequestSerializer, VersionDetailSerializer)
+from .catalogue import (
+    SUMMARY_FIELDS,
+    find_package,
+    find_version,
+    package_summaries,
+    pin_default_version,
+    remove_version,
+    unpin_default_version,
+)
+from .serializers import (
+    DefaultVersionSerializer,
+    PackageDetailSerializer,
+    PackageSummarySerializer,
+    PinRequestSerializer,
+    VersionDetailSerializer,
+)
 
 ORDERINGS = {"name": "name", "-name": "-name", "updated": "updated_at", "-updated": "-updated_at"}
 

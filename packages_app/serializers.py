@@ -96,7 +96,8 @@ class VersionDetailSerializer(serializers.ModelSerializer):
         return self._contents(version).stored_bytes
 
     def get_upload_job(self, version: PackageVersion):
-        job = version.ingest_jobs.order_by("-created_at").first()
+        # Only a job the caller may see: a cluster's token sees its cluster's jobs alone.
+        job = self.context["request"].user.jobs(version.ingest_jobs.order_by("-created_at")).first()
         if job is None:
             return None
         return {"id": str(job.pk), "url": reverse("job-detail", args=[job.pk], request=self.context.get("request"))}

@@ -11,15 +11,18 @@ import logging
 
 from django.conf import settings
 from django.db.models import Count, Sum
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from kombu.exceptions import ChannelError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from access.auth import WWW_AUTHENTICATE
+from access.exposure import check_metrics_reader
 from blobs.models import Blob
 from blobs.store import free_disk
+from dcos_bundle.errors import RegistryError
 from ingest.models import IngestJob
 from ingest.tasks import stuck_jobs
 from operations.models import OperationRun
@@ -136,4 +139,12 @@ def exposition() -> bytes:
 @never_cache
 @require_safe
 def metrics_view(request):
+    """The exposition, for whom METRICS_ACCESS lets read it."""
+    try:
+        check_metrics_reader(request)
+    except RegistryError as error:
+        response = JsonResponse(error.to_json(), status=error.status)
+        if error.status == 401:
+            response["WWW-Authenticate"] = WWW_AUTHENTICATE
+        return response
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -21,7 +21,8 @@ UNMATCHED_ROUTE = "<unmatched>"
 # Any other method (a client may send anything) is counted as "other": labels stay bounded.
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # Scrapes are left out of the metrics and the log: Prometheus records each scrape itself (`up`,
-# `scrape_duration_seconds`), and a line every 15 seconds would bury the requests that matter.
+# `scrape_duration_seconds`), and a line every 15 seconds would bury the requests that matter. A refused
+# request to them is counted and logged like any other: it is no scrape, and someone may be probing.
 UNOBSERVED_URL_NAMES = {"metrics"}
 
 
@@ -50,7 +51,7 @@ class RequestMetricsMiddleware:
         response = self.get_response(request)
         seconds = time.perf_counter() - started
         match = request.resolver_match
-        if match is not None and match.url_name in UNOBSERVED_URL_NAMES:
+        if match is not None and match.url_name in UNOBSERVED_URL_NAMES and response.status_code < 400:
             return response
         route = route_of(request)
         method = request.method if request.method in KNOWN_METHODS else "other"

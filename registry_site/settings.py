@@ -7,6 +7,7 @@ all under ``REGISTRY_DATA_DIR``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -44,6 +45,24 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(choices)}.")
+    return value
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """IP networks (``10.0.0.0/8``, or one address) as written; a malformed one stops the start."""
+    networks = env_list(name, default)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(f"{name}: {network!r} is not an IP network such as 10.0.0.0/8 or fd00::/8.") from None
+    return networks
 
 
 DATA_DIR = Path(os.environ.get("REGISTRY_DATA_DIR") or BASE_DIR / "data").resolve()
@@ -289,3 +308,13 @@ LOGGING = {"format": LOG_FORMAT, "level": os.environ.get("LOG_LEVEL", "INFO")}
 
 # A worker in its own container serves its processes' metrics on this port (0: off).
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+
+# Who may read /metrics, which names clusters, routes and error codes (access/exposure.py): "network" serves the
+# requests that come, and were forwarded by any proxy, from METRICS_ALLOWED_NETWORKS; "token" needs a token
+# without a cluster (or a logged-in user); "open" serves anyone.
+METRICS_ACCESS = env_choice("METRICS_ACCESS", ("network", "token", "open"), "network")
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", [
+    "127.0.0.0/8", "::1/128",  # this host
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",  # private networks (RFC 1918, RFC 4193)
+    "9.0.0.0/8",  # DC/OS's default overlay network, "dcos"
+])

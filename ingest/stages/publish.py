@@ -3,6 +3,7 @@
 Until this commit nothing of the bundle is in the catalogue. The package row is locked, so two
 uploads of one name and version end in exactly one version: the second sees the first and is
 an idempotent success (same content), a conflict, or a replacement (when it asked for one).
+A job of a cluster's token publishes only what the cluster may see, by its rules of this moment.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from access.principals import check_may_publish
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest.models import IngestJob, JobBlob
 from ingest.progress import JobCancelled
@@ -49,6 +51,7 @@ def publish(job: IngestJob, plan: BundlePlan) -> PackageVersion:
     with transaction.atomic():
         if not IngestJob.objects.select_for_update().filter(pk=job.pk, state=IngestJob.State.RUNNING).exists():
             raise JobCancelled(job.pk)
+        check_may_publish(job.cluster, plan.name, plan.version)
         package, _ = Package.objects.get_or_create(name=plan.name)
         package = Package.objects.select_for_update().get(pk=package.pk)
         existing = package.versions.filter(version=plan.version).first()

@@ -15,8 +15,14 @@ from dcos_bundle.errors import RegistryError
 
 from . import cache
 from .dcos_rules import dcos_version, highest_repo_version
-from .negotiation import (accepted_repo_versions, choose_repo_version, etag_matches, gzip_accepted,
-                          repo_content_type, servable_repo_versions)
+from .negotiation import (
+    accepted_repo_versions,
+    choose_repo_version,
+    etag_matches,
+    gzip_accepted,
+    repo_content_type,
+    servable_repo_versions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +54,15 @@ def repo(request):
 
 @require_safe
 def cluster_repo(request, name: str):
-    """What one cluster may see; its configured DC/OS version, when set, wins over what its Cosmos reports."""
+    """What one cluster may see; its configured DC/OS version, when set, wins over what its Cosmos reports.
+
+    Another cluster's repository does not exist for a cluster's token.
+    """
     reader, refused = reader_of(request, _refuse)
     if refused:
         return refused
-    if reader.cluster is not None and reader.cluster.name != name:
-        return _error(403, "Forbidden", f"This token belongs to cluster {reader.cluster.name}, not {name}.",
-                      cluster=name)
     try:
-        cluster = find_cluster(name)
+        cluster = find_cluster(name, reader.clusters())
     except RegistryError as error:
         return _error(404, "RepositoryNotFound", error.message, cluster=name)
     return _serve_cluster(request, cluster)

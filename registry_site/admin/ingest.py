@@ -28,12 +28,13 @@ class IngestJobAdmin(admin.ModelAdmin):
         "id", "bundle_name", "package_name", "version", "state", "stage", "progress", "error_code", "version_link",
         "created_at", "duration",
     )
-    list_filter = ("state", "stage", "error_code")
-    search_fields = ("id", "bundle_name", "bundle_digest", "package_name")
+    list_filter = ("state", "stage", "error_code", "cluster")
+    search_fields = ("id", "bundle_name", "bundle_digest", "package_name", "created_by")
     list_select_related = ("package_version__package",)
     fieldsets = [
         (None, {"fields": ("id", "state", "stage", "progress", "version_link", "bundle_name", "bundle_size",
-                           "bundle_digest", "expected_digest", "replace", "package_name", "version")}),
+                           "bundle_digest", "expected_digest", "replace", "package_name", "version", "created_by",
+                           "cluster")}),
         ("Error", {"fields": ("error_code", "error_message", "error_details", "internal_cause")}),
         ("Timings", {"fields": ("created_at", "started_at", "heartbeat_at", "finished_at", "duration")}),
         ("Staging", {"fields": ("staging_path",)}),
@@ -93,8 +94,8 @@ class IngestJobAdmin(admin.ModelAdmin):
 
 @admin.register(UploadSession)
 class UploadSessionAdmin(admin.ModelAdmin):
-    list_display = ("id", "file_name", "state", "offset", "size", "created_at", "updated_at")
-    list_filter = ("state",)
+    list_display = ("id", "file_name", "state", "offset", "size", "created_by", "cluster", "created_at", "updated_at")
+    list_filter = ("state", "cluster")
     readonly_fields = [field.name for field in UploadSession._meta.fields]
 
     def has_add_permission(self, request):

@@ -177,7 +177,7 @@ def test_resumable_errors(client, tmp_path, settings):
     assert (closed.status_code, closed.json()["code"]) == (409, "upload_closed")
     assert [path for path in settings.STAGING_DIR.rglob("*") if path.is_file()] == []
     unknown = client.get("/api/v1/uploads/00000000-0000-0000-0000-000000000000/")
-    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
+    assert unknown.status_code == 404 and unknown.json()["code"] == "upload_unknown"
     invalid = client.post("/api/v1/uploads/", {"size": 0}, content_type="application/json")
     assert (invalid.status_code, invalid.json()["code"]) == (400, "invalid_request")
 

@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -45,6 +46,11 @@ def check_metrics_and_logs_of_all_processes(base_url: str, token: str, tmp_path)
     for _ in range(HEALTH_REQUESTS):
         get_json(f"{base_url}/health")  # a connection each: both web workers answer some
 
+    # Served to this host (METRICS_ACCESS=network), but not to an outside client a local proxy forwards.
+    forwarded = urllib.request.Request(f"{base_url}/metrics", headers={"X-Forwarded-For": "203.0.113.7"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forwarded, timeout=10)
+    assert refused.value.code == 403 and json.load(refused.value)["code"] == "permission_denied"
     for _ in range(4):  # whichever web worker answers the scrape
         samples = scrape(base_url)
         assert samples[("registry_http_requests_total", ("cluster", ""), ("method", "GET"), ("route", "health"),

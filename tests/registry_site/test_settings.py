@@ -61,3 +61,13 @@ def test_a_malformed_number_is_a_clear_error(tmp_path):
     result = manage("check", env=registry_env(tmp_path / "data", DISK_FREE_THRESHOLD_BYTES="lots"), check=False)
     assert result.returncode != 0
     assert "DISK_FREE_THRESHOLD_BYTES='lots': expected a whole number." in result.stderr
+
+
+def test_metrics_access_and_its_networks_are_checked_at_start(tmp_path):
+    for name, value, message in [
+        ("METRICS_ACCESS", "closed", "METRICS_ACCESS='closed': expected one of network, token, open."),
+        ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8,10.0.0.0/33",
+         "METRICS_ALLOWED_NETWORKS: '10.0.0.0/33' is not an IP network such as 10.0.0.0/8 or fd00::/8."),
+    ]:
+        result = manage("check", env=registry_env(tmp_path / "data", **{name: value}), check=False)
+        assert result.returncode != 0 and message in result.stderr, name
