@@ -91,6 +91,13 @@ class Principal:
             raise RegistryError(ErrorCode.PERMISSION_DENIED, f"A token of cluster {self.cluster.name} neither creates "
                                 "nor removes clusters.", cluster=self.cluster.name)
 
+    def check_pins_default_versions(self) -> None:
+        """Refuse pinning a default version to a cluster's principal: a package's default is every cluster's."""
+        if self.cluster is not None:
+            raise RegistryError(ErrorCode.PERMISSION_DENIED, f"A token of cluster {self.cluster.name} does not choose "
+                                "a package's default version: it is the same for every cluster.",
+                                cluster=self.cluster.name)
+
     def check_cluster_change(self, cluster: Cluster, data) -> None:
         """Refuse a cluster's principal a change of ``cluster`` (one it reaches) beyond its description and DC/OS
         version. ``data`` is the request's body as sent: fields sent as they are (a PUT of what it read) change

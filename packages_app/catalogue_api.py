@@ -96,17 +96,24 @@ class DefaultVersion(generics.GenericAPIView):
     def get(self, request, name: str):
         return self.answer(name)
 
+    def check_may_pin(self, name: str) -> None:
+        # Another cluster's package does not exist for a cluster's token (404); its own is not its to pin (403).
+        find_package(name, self.request.user.visibility)
+        self.request.user.check_pins_default_versions()
+
     @extend_schema(request=PinRequestSerializer)
     def put(self, request, name: str):
         body = PinRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         version = body.validated_data["version"]
+        self.check_may_pin(name)
         previous = pin_default_version(name, version, request.user.visibility)
         audit.record_request(request, AuditEvent.Action.DEFAULT_VERSION, name, version=version,
                              previous=previous or None)
         return self.answer(name)
 
     def delete(self, request, name: str):
+        self.check_may_pin(name)
         previous = unpin_default_version(name, request.user.visibility)
         if previous:
             audit.record_request(request, AuditEvent.Action.DEFAULT_VERSION, name, version=None, previous=previous)

@@ -90,5 +90,5 @@ def test_an_upload_id_that_is_no_uuid_is_unknown(client, method, suffix, data, c
 
 
 def test_a_job_id_that_is_no_uuid_is_unknown(client):
-    error(client.post("/api/v1/jobs/not-a-uuid/cancel/"), 404, "not_found")
-    error(client.get("/api/v1/jobs/not-a-uuid/"), 404, "not_found")
+    error(client.post("/api/v1/jobs/not-a-uuid/cancel/"), 404, "job_not_found")
+    error(client.get("/api/v1/jobs/not-a-uuid/"), 404, "job_not_found")

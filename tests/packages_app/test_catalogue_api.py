@@ -189,7 +189,7 @@ def test_bad_pins_are_refused_and_change_nothing(client, tmp_path):
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.DEFAULT_VERSION).exists()
 
 
-def test_a_clusters_token_sees_and_pins_only_what_its_cluster_sees(client, tmp_path):
+def test_a_clusters_token_reads_the_default_version_of_what_it_sees_but_pins_nothing(client, tmp_path):
     for seed, version in enumerate(["1.0", "2.0", "3.0"], 1):
         publish(client, tmp_path, version=version, seed=seed)
     cluster = Cluster.objects.create(name="prod", sees_all_packages=False)
@@ -199,11 +199,12 @@ def test_a_clusters_token_sees_and_pins_only_what_its_cluster_sees(client, tmp_p
     # The pin is on a version the cluster does not see: for it there is none, and none to remove.
     assert prod.get("/api/v1/packages/hello/default-version/").json()["pinned_version"] is None
     assert prod.get("/api/v1/packages/hello/").json()["default_version"] == "2.0"
-    assert prod.delete("/api/v1/packages/hello/default-version/").status_code == 200
+    # A package's default is every cluster's: its tokens neither pin nor unpin it.
+    refused = prod.delete("/api/v1/packages/hello/default-version/")
+    assert (refused.status_code, refused.json()["code"]) == (403, "permission_denied")
+    assert (pin(prod, "1.0").status_code, pin(prod, "1.0").json()["code"]) == (403, "permission_denied")
     assert Package.objects.get().pinned_version == "3.0"
-    assert pin(prod, "3.0").json()["code"] == "version_not_found"
-    assert pin(prod, "1.0").json()["default_version"] == "1.0"
-    assert client.get("/api/v1/packages/hello/").json()["default_version"] == "1.0"
+    assert client.get("/api/v1/packages/hello/").json()["default_version"] == "3.0"
 
 
 def test_openapi_schema_and_docs_page(client):
