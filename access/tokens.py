@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -11,6 +10,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from access.models import Cluster
+from dcos_bundle.digests import sha256_hex
 from dcos_bundle.errors import ErrorCode, RegistryError
 
 from .models import ApiToken
@@ -24,7 +24,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 def _hash(secret: str) -> str:
     # The secret is 256 random bits: a fast hash is enough, unlike for passwords.
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return sha256_hex(secret.encode())
 
 
 def scope_includes(held: str, needed: str) -> bool:

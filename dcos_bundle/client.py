@@ -7,7 +7,6 @@ details, so the command prints exactly what the registry said. The token is sent
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -19,10 +18,10 @@ from urllib.parse import quote
 
 import requests
 
+from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, sha256_hex
 from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
-HASH_BLOCK = 1024 * 1024
 # A refused (429) request is sent again after Retry-After, this many times.
 THROTTLE_RETRIES = 5
 MAX_RETRY_AFTER_SECONDS = 60
@@ -126,25 +125,28 @@ class _SequentialHash:
     """
 
     def __init__(self, file):
-        self._file, self._hash, self.offset = file, hashlib.sha256(), 0
+        self._file, self._copier = file, HashingCopier()
+
+    @property
+    def offset(self) -> int:
+        """Where the hashed prefix of the file ends."""
+        return self._copier.size
 
     def update_at(self, position: int, data: bytes) -> None:
         if position <= self.offset < position + len(data):
-            self._hash.update(data[self.offset - position:])
-            self.offset = position + len(data)
+            self._copier.update(data[self.offset - position:])
 
     def catch_up(self, end: int) -> None:
         self._file.seek(self.offset)
         while self.offset < end:
-            block = self._file.read(min(HASH_BLOCK, end - self.offset))
+            block = self._file.read(min(CHUNK_SIZE, end - self.offset))
             if not block:
                 raise RegistryError(ErrorCode.BUNDLE_CHANGED, "The bundle file became shorter while it was being uploaded.")
-            self._hash.update(block)
-            self.offset += len(block)
+            self._copier.update(block)
 
     def digest(self, size: int) -> str:
         self.catch_up(size)
-        return "sha256:" + self._hash.hexdigest()
+        return self._copier.digest
 
 
 def _missing_token(refusal: RegistryError) -> RegistryError:
@@ -291,7 +293,7 @@ class UploadState:
         # it once more. The registry checks the sha256 sent at commit in any case.
         stat = path.stat()
         identity = f"{registry_url}\n{path.resolve()}\n{stat.st_size}\n{stat.st_mtime_ns}\n{replace}"
-        key = hashlib.sha256(identity.encode()).hexdigest()
+        key = sha256_hex(identity.encode())
         self.file = directory / f"upload-{key[:32]}.json"
 
     def session_id(self) -> str | None:

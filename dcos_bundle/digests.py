@@ -1,14 +1,17 @@
 """Digests as the registry writes them (``sha256:<64 lower-case hex>``), and hashing while bytes are copied.
 
-The one home of sha256 in the project: every stream that is stored, staged or served is hashed
-here, once, as it passes.
+The one home of sha256 in the project: every stream that is stored, staged, served or checked is
+hashed here, once, as it passes. Nothing reads a file a second time to hash it: a copy hashes what
+it copies (``HashingCopier.chunks``, ``HashingWriter``), a check reads to hash and nothing else
+(``hash_stream``, ``hash_file``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, NamedTuple
 
 from dcos_bundle.errors import ErrorCode, RegistryError
 
@@ -52,6 +55,21 @@ def digest_of(hex_digest: str) -> str:
     return f"{DIGEST_ALGORITHM}:{hex_digest}"
 
 
+def sha256_hex(data: bytes) -> str:
+    """The bare hex sha256 of a small value held in memory (a secret, a key, a rendered document)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest_bytes(data: bytes) -> str:
+    """``sha256:<hex>`` of a small document held in memory (JSON blobs, canonical content)."""
+    return digest_of(sha256_hex(data))
+
+
+class Hashed(NamedTuple):
+    digest: str
+    size: int
+
+
 class HashingCopier:
     """Hashes and counts bytes as they pass from a source stream to a sink.
 
@@ -63,6 +81,7 @@ class HashingCopier:
         self.size = 0
 
     def chunks(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The stream's bytes to its end, hashed and counted as they are handed on."""
         while True:
             chunk = stream.read(chunk_size)
             if not chunk:
@@ -74,6 +93,36 @@ class HashingCopier:
     def digest(self) -> str:
         return digest_of(self._hash.hexdigest())
 
+    @property
+    def hashed(self) -> Hashed:
+        return Hashed(self.digest, self.size)
+
     def update(self, chunk) -> None:
         self._hash.update(chunk)
         self.size += len(chunk)
+
+
+class HashingWriter(HashingCopier):
+    """A writable file that hashes and counts what is written through it."""
+
+    def __init__(self, file: BinaryIO):
+        super().__init__()
+        self._file = file
+
+    def write(self, data) -> int:
+        self.update(data)
+        return self._file.write(data)
+
+
+def hash_stream(stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Hashed:
+    """Digest and size of what is left in ``stream``, read to its end."""
+    copier = HashingCopier()
+    for _ in copier.chunks(stream, chunk_size):
+        pass
+    return copier.hashed
+
+
+def hash_file(path: str | os.PathLike) -> Hashed:
+    """Digest and size of a file, read once."""
+    with open(path, "rb") as file:
+        return hash_stream(file)

@@ -6,7 +6,6 @@ compressed digest and the uncompressed one (the diff_id) are computed in the sam
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, HashingWriter, digest_bytes
 
 from .format import (
     OCI_CONFIG_MEDIA_TYPE,
@@ -53,20 +52,6 @@ class SpooledLayer:
         return {"mediaType": OCI_LAYER_GZIP_MEDIA_TYPE, "digest": self.digest, "size": self.size}
 
 
-class _HashingSink:
-    """A file that hashes and counts what is written to it."""
-
-    def __init__(self, file: BinaryIO):
-        self._file = file
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.hash.update(data)
-        self.size += len(data)
-        self._file.write(data)
-
-
 def spool_layer(stream: BinaryIO, directory: str | os.PathLike) -> SpooledLayer:
     """Copy a layer to a gzip file in ``directory``, whether the stream is a plain tar or already gzip.
 
@@ -77,20 +62,20 @@ def spool_layer(stream: BinaryIO, directory: str | os.PathLike) -> SpooledLayer:
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as file:
-            sink = _HashingSink(file)
-            uncompressed = hashlib.sha256()
+            sink = HashingWriter(file)
+            uncompressed = HashingCopier()
             first = stream.read(CHUNK_SIZE)
             if first.startswith(GZIP_MAGIC):
                 _copy_gzip(first, stream, sink, uncompressed)
             else:
                 _compress(first, stream, sink, uncompressed)
-        return SpooledLayer(path, digest_of(sink.hash.hexdigest()), sink.size, digest_of(uncompressed.hexdigest()))
+        return SpooledLayer(path, sink.digest, sink.size, uncompressed.digest)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
 
 
-def _compress(first: bytes, stream: BinaryIO, sink: _HashingSink, uncompressed) -> None:
+def _compress(first: bytes, stream: BinaryIO, sink: HashingWriter, uncompressed: HashingCopier) -> None:
     # wbits=31: a gzip container, as registries and docker expect for tar+gzip layers.
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
     chunk = first
@@ -101,7 +86,7 @@ def _compress(first: bytes, stream: BinaryIO, sink: _HashingSink, uncompressed) 
     sink.write(compressor.flush())
 
 
-def _copy_gzip(first: bytes, stream: BinaryIO, sink: _HashingSink, uncompressed) -> None:
+def _copy_gzip(first: bytes, stream: BinaryIO, sink: HashingWriter, uncompressed: HashingCopier) -> None:
     decompressor = zlib.decompressobj(31)
     chunk = first
     while chunk:
@@ -161,7 +146,7 @@ class ImageSet:
         return manifest_digest
 
     def _add_json_blob(self, data: bytes) -> str:
-        digest = digest_of(hashlib.sha256(data).hexdigest())
+        digest = digest_bytes(data)
         self.json_blobs[digest] = data
         return digest
 

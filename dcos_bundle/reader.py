@@ -7,14 +7,13 @@ ingest pipeline's inspect stage; this module trusts the ZIP structure and checks
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from dcos_bundle.digests import CHUNK_SIZE, checked_digest, digest_of
+from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, checked_digest
 from dcos_bundle.documents import MAX_JSON_BYTES, parse_json, read_capped, too_large
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.streams import ObservedReader
@@ -36,17 +35,12 @@ class VerifyingReader(ObservedReader):
     """Passes a member's bytes through, and at its end checks their digest and count."""
 
     def __init__(self, stream: BinaryIO, member: str, digest: str, size: int):
-        super().__init__(stream, self._count_and_hash)
+        self._copier = HashingCopier()
+        super().__init__(stream, self._copier.update)
         self._member = member
         self._digest = digest
         self._size = size
-        self._hash = hashlib.sha256()
-        self._count = 0
         self.verified = False
-
-    def _count_and_hash(self, chunk) -> None:
-        self._hash.update(chunk)
-        self._count += len(chunk)
 
     def readinto(self, buffer) -> int:
         count = super().readinto(buffer)
@@ -55,12 +49,12 @@ class VerifyingReader(ObservedReader):
         return count
 
     def _verify(self) -> None:
-        actual = digest_of(self._hash.hexdigest())
-        if self._count != self._size:
+        actual, count = self._copier.hashed
+        if count != self._size:
             raise RegistryError(
                 ErrorCode.SIZE_MISMATCH,
-                f"Member {self._member} holds {self._count} bytes, but {self._size} were declared.",
-                member=self._member, expected=self._size, actual=self._count,
+                f"Member {self._member} holds {count} bytes, but {self._size} were declared.",
+                member=self._member, expected=self._size, actual=count,
             )
         if actual != self._digest:
             raise RegistryError(

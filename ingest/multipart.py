@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from django.conf import settings
@@ -11,7 +10,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 
 from access.principals import Principal
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
-from dcos_bundle.digests import digest_of
+from dcos_bundle.digests import HashingCopier
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import services, staging
 from ingest.models import IngestJob
@@ -34,8 +33,7 @@ class StagingUploadHandler(FileUploadHandler):
             raise RegistryError(ErrorCode.INVALID_REQUEST, f"Send exactly one file, in the form field {BUNDLE_FIELD!r}.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "wb")
-        self._hash = hashlib.sha256()
-        self._size = 0
+        self._copier = HashingCopier()
         self._head = b""
 
     def receive_data_chunk(self, raw_data, start):
@@ -43,17 +41,16 @@ class StagingUploadHandler(FileUploadHandler):
             # The first chunk decides: a file that is no ZIP is refused before the rest of the form is read.
             self._head += raw_data[:staging.ZIP_START - len(self._head)]
             staging.check_zip_start(self._head)
-        self._size += len(raw_data)
-        if self._size > settings.MAX_BUNDLE_BYTES:
-            raise staging.too_large(self._size)
-        self._hash.update(raw_data)
+        if self._copier.size + len(raw_data) > settings.MAX_BUNDLE_BYTES:
+            raise staging.too_large(self._copier.size + len(raw_data))
+        self._copier.update(raw_data)
         self._file.write(raw_data)
         return None
 
     def file_complete(self, file_size):
         self._file.close()
-        self.staged = UploadedFile(name=self.file_name, size=self._size)
-        self.staged.digest = digest_of(self._hash.hexdigest())
+        self.staged = UploadedFile(name=self.file_name, size=self._copier.size)
+        self.staged.digest = self._copier.digest
         return self.staged
 
     def close(self) -> None:

@@ -105,7 +105,7 @@ def receive_bundle(
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
     with receiving_job(actor=actor, bundle_name=bundle_name, replace=replace) as job:
-        size, digest = staging.receive(stream, Path(job.staging_path), declared_size)
+        digest, size = staging.receive(stream, Path(job.staging_path), declared_size)
         check_declared_digest(digest, expected_digest)
         return queue(job, size=size, digest=digest)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, Hashed
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest.stages.inspect import END_RECORD_SIGNATURE, LOCAL_HEADER_SIGNATURE
 
@@ -64,31 +63,29 @@ def read_zip_start(stream: BinaryIO, seen: bytes = b"", limit: int = ZIP_START) 
     return head
 
 
-def receive(stream: BinaryIO, path: Path, declared_size: int | None) -> tuple[int, str]:
-    """Copy an upload to ``path``, hashing it; refuse it past MAX_BUNDLE_BYTES. Return size and digest."""
+def receive(stream: BinaryIO, path: Path, declared_size: int | None) -> Hashed:
+    """Copy an upload to ``path``, hashing it; refuse it past MAX_BUNDLE_BYTES. Return its digest and size."""
     head = read_zip_start(stream)
     path.parent.mkdir(parents=True, exist_ok=True)
-    hasher, size = hashlib.sha256(), 0
+    copier = HashingCopier()
     try:
         with open(path, "wb") as file:
-            chunk = head
-            while chunk:
-                size += len(chunk)
-                if size > settings.MAX_BUNDLE_BYTES:
-                    raise too_large(size)
-                hasher.update(chunk)
+            copier.update(head)
+            file.write(head)
+            for chunk in copier.chunks(stream):
+                if copier.size > settings.MAX_BUNDLE_BYTES:
+                    raise too_large(copier.size)
                 file.write(chunk)
-                chunk = stream.read(CHUNK_SIZE)
-        if declared_size is not None and size != declared_size:
+        if declared_size is not None and copier.size != declared_size:
             raise RegistryError(
                 ErrorCode.UPLOAD_INCOMPLETE,
-                f"The upload ended after {size} of the {declared_size} bytes it announced.",
-                received=size, declared=declared_size,
+                f"The upload ended after {copier.size} of the {declared_size} bytes it announced.",
+                received=copier.size, declared=declared_size,
             )
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return size, digest_of(hasher.hexdigest())
+    return copier.hashed
 
 
 def append(stream: BinaryIO, path: Path, offset: int, length: int) -> int:

@@ -16,7 +16,6 @@ Snapshot names are UTC times (``20261127T010446123456Z``), so the newest sorts l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -41,7 +40,7 @@ from blobs.drivers import BlobNotFound, BlobStore, BlobStoreError
 from blobs.drivers.transfer import copy_blob
 from blobs.models import Blob, StorageBackend
 from blobs.store import blob_store, store_from_settings
-from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.digests import HashingWriter, hash_stream
 from operations.models import OperationRun
 from operations.runs import recorded_run
 from packages_app.models import Package, PackageVersion, VersionBlob
@@ -259,15 +258,11 @@ def snapshot_sections(manifest: dict) -> tuple[str, ...]:
 def verify_catalogue(location: BackupLocation, manifest: dict) -> None:
     """Re-hash the snapshot's catalogue file against the manifest."""
     expected = manifest["catalogue"]
-    hasher, size = hashlib.sha256(), 0
     try:
         with location.open(expected["path"]) as file:
-            while chunk := file.read(CHUNK_SIZE):
-                hasher.update(chunk)
-                size += len(chunk)
+            actual, size = hash_stream(file)
     except FileNotFoundError:
         raise BackupError(f"The catalogue {expected['path']} is missing from {location.url}.") from None
-    actual = digest_of(hasher.hexdigest())
     if actual != expected["sha256"] or size != expected["size"]:
         raise BackupError(f"The catalogue {expected['path']} in {location.url} is damaged: it hashes to {actual} "
                           f"({size} bytes), the manifest says {expected['sha256']} ({expected['size']} bytes).")
@@ -325,23 +320,11 @@ class BackupReport(CopyReport):
     incremental: bool
 
 
-class _HashingWriter:
-    """Counts and hashes the bytes written through it."""
-
-    def __init__(self, file: BinaryIO):
-        self._file = file
-        self._hash = hashlib.sha256()
-        self.size = 0
+class _CatalogueWriter(HashingWriter):
+    """Writes the catalogue, one JSON record a line, hashing and counting it."""
 
     def write_record(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
-        self._hash.update(line)
-        self.size += len(line)
-        self._file.write(line)
-
-    @property
-    def digest(self) -> str:
-        return digest_of(self._hash.hexdigest())
+        self.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
 
 
 def backup(target: str, *, incremental: bool = False) -> BackupReport:
@@ -359,7 +342,7 @@ def backup(target: str, *, incremental: bool = False) -> BackupReport:
         report = BackupReport(target=target, snapshot=now.strftime("%Y%m%dT%H%M%S%fZ"), incremental=incremental)
         catalogue_path = f"catalogues/{report.snapshot}.jsonl"
         with location.create(catalogue_path) as file:
-            writer = _HashingWriter(file)
+            writer = _CatalogueWriter(file)
             blobs, storage_lock = _write_snapshot(writer, report)
         for digest, size in blobs:
             if _copy_from_registry(source, location.blobs, digest, size):
@@ -405,7 +388,7 @@ def _snapshot_transaction():
         yield
 
 
-def _write_snapshot(writer: _HashingWriter, report: BackupReport) -> tuple[list[tuple[str, int]], dict | None]:
+def _write_snapshot(writer: _CatalogueWriter, report: BackupReport) -> tuple[list[tuple[str, int]], dict | None]:
     """Stream every section into ``writer``, all read at one instant.
 
     Returns the (digest, size) of every blob the catalogue references, and the storage lock's record.
@@ -420,7 +403,7 @@ def _write_snapshot(writer: _HashingWriter, report: BackupReport) -> tuple[list[
     return blobs, storage_lock and {name: _jsonable(value) for name, value in storage_lock.items()}
 
 
-def _write_catalogue(writer: _HashingWriter, report: BackupReport) -> list[tuple[str, int]]:
+def _write_catalogue(writer: _CatalogueWriter, report: BackupReport) -> list[tuple[str, int]]:
     """The catalogue's records (blobs, packages, versions, links); returns the (digest, size) of every blob."""
     blobs = []
     referenced = Blob.objects.filter(digest__in=VersionBlob.objects.values("blob_id")).order_by("digest")
@@ -452,7 +435,7 @@ def _write_catalogue(writer: _HashingWriter, report: BackupReport) -> list[tuple
     return blobs
 
 
-def _write_clusters_and_tokens(writer: _HashingWriter, report: BackupReport) -> None:
+def _write_clusters_and_tokens(writer: _CatalogueWriter, report: BackupReport) -> None:
     report.clusters = _write_rows(writer, "cluster", Cluster.objects.order_by("id"), _named(*CLUSTER_FIELDS))
     _write_rows(writer, "cluster_rule", ClusterPackageRule.objects.order_by("cluster__name", "package_name"),
                 {"cluster": "cluster__name", **_named(*RULE_FIELDS)})
@@ -466,7 +449,7 @@ PERMISSION = {"app_label": "permission__content_type__app_label", "model": "perm
               "codename": "permission__codename"}
 
 
-def _write_users(writer: _HashingWriter, report: BackupReport) -> None:
+def _write_users(writer: _CatalogueWriter, report: BackupReport) -> None:
     user_model = get_user_model()
     report.groups = _write_rows(writer, "group", Group.objects.order_by("id"), _named(*GROUP_FIELDS))
     _write_rows(writer, "group_permission", Group.permissions.through.objects.order_by("group__name", "permission_id"),
@@ -483,7 +466,7 @@ def _named(*names: str) -> dict[str, str]:
     return {name: name for name in names}
 
 
-def _write_rows(writer: _HashingWriter, kind: str, rows: models.QuerySet, fields: dict[str, str]) -> int:
+def _write_rows(writer: _CatalogueWriter, kind: str, rows: models.QuerySet, fields: dict[str, str]) -> int:
     """Write one ``kind`` record per row; ``fields`` maps each record key to the column (or related column) it reads.
 
     Returns the number of rows written.

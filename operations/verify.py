@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from blobs.drivers import BlobNotFound, BlobStore, BlobStoreError
 from blobs.drivers.transfer import copy_blob
 from blobs.models import Blob
 from blobs.store import blob_store
-from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.digests import hash_stream
 from operations.backup import open_backup
 from operations.models import OperationRun
 from operations.runs import recorded_run
@@ -91,17 +90,13 @@ def _verify(sample: float, seed: int | None) -> VerifyReport:
         if sample < 1.0 and chooser.random() >= sample:
             continue
         report.checked += 1
-        hasher, read = hashlib.sha256(), 0
         try:
             with store.open(digest) as stream:
-                while chunk := stream.read(CHUNK_SIZE):
-                    hasher.update(chunk)
-                    read += len(chunk)
+                actual, read = hash_stream(stream)
         except BlobNotFound:
             report.missing.append(digest)
             continue
         report.bytes += read
-        actual = digest_of(hasher.hexdigest())
         if actual != digest or read != size:
             report.corrupt.append({"digest": digest, "actual": actual, "size": size, "actual_size": read})
     if not report.healthy:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import urllib.error
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
-from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.digests import HashingCopier
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import AssetEntry
 from dcos_bundle.universe.resource import file_name_of, is_downloadable
@@ -72,23 +71,21 @@ def download(
             ErrorCode.ASSET_UNREACHABLE, f"Cannot download {fetch_url}: {reason}.", url=url, fetched=fetch_url
         ) from None
     fd, name = tempfile.mkstemp(dir=directory, prefix="asset-")
-    hasher, size = hashlib.sha256(), 0
+    copier = HashingCopier()
     try:
         with response, os.fdopen(fd, "wb") as file:
             length = response.headers.get("Content-Length")
             on_start(file_name_of(url), int(length) if length and length.isdigit() else None)
-            while chunk := response.read(CHUNK_SIZE):
-                hasher.update(chunk)
+            for chunk in copier.chunks(response):
                 file.write(chunk)
-                size += len(chunk)
                 on_bytes(len(chunk))
     except OSError as error:
         Path(name).unlink(missing_ok=True)
         raise RegistryError(
-            ErrorCode.ASSET_UNREACHABLE, f"Download of {fetch_url} broke off after {size} bytes: {error}.",
+            ErrorCode.ASSET_UNREACHABLE, f"Download of {fetch_url} broke off after {copier.size} bytes: {error}.",
             url=url, fetched=fetch_url,
         ) from None
-    entry = AssetEntry(url, digest_of(hasher.hexdigest()), size, file_name_of(url), tuple(used_at))
+    entry = AssetEntry(url, copier.digest, copier.size, file_name_of(url), tuple(used_at))
     return DownloadedAsset(entry, Path(name))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import platform
 import tempfile
@@ -12,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.digests import hash_file
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import (
     MANIFEST_MEMBER,
@@ -155,17 +154,9 @@ def build_bundle(
             images.write_into(writer)
             writer.commit()
 
-    size, sha256 = _size_and_digest(target)
+    # The ZIP writer seeks back to finish each member's header, so the bundle is hashed once written.
+    sha256, size = hash_file(target)
     return BuildResult(
         target, metadata["name"], metadata["version"], size, sha256, len(downloaded), len(image_entries), changed,
         kept_values(metadata),
     )
-
-
-def _size_and_digest(path: Path) -> tuple[int, str]:
-    hasher, size = hashlib.sha256(), 0
-    with open(path, "rb") as file:
-        while chunk := file.read(CHUNK_SIZE):
-            hasher.update(chunk)
-            size += len(chunk)
-    return size, digest_of(hasher.hexdigest())

@@ -6,9 +6,7 @@ upload, whose chunks came over several requests.
 
 from __future__ import annotations
 
-import hashlib
-
-from dcos_bundle.digests import CHUNK_SIZE, digest_of
+from dcos_bundle.digests import HashingCopier
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest.models import IngestJob
 from ingest.progress import Progress
@@ -18,12 +16,11 @@ def check_bundle_digest(job: IngestJob, progress: Progress) -> str:
     """The bundle's sha256, computed if needed; RegistryError if it is not the declared one."""
     digest = job.bundle_digest
     if not digest:
-        hasher = hashlib.sha256()
+        copier = HashingCopier()
         with open(job.staging_path, "rb") as file:
-            while chunk := file.read(CHUNK_SIZE):
-                hasher.update(chunk)
+            for chunk in copier.chunks(file):
                 progress.add(len(chunk))
-        digest = digest_of(hasher.hexdigest())
+        digest = copier.digest
         progress.flush()
     if job.expected_digest and digest != job.expected_digest:
         raise RegistryError(

@@ -8,11 +8,11 @@ work through: nothing in it is too long to be written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mimetypes
 from dataclasses import dataclass, field
 
+from dcos_bundle.digests import digest_bytes
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import OCI_MANIFEST_MEDIA_TYPE, BlobRole, asset_member, image_blob_member
 from dcos_bundle.reader import BundleReader, parse_descriptor, reference_of
@@ -185,4 +185,4 @@ def _content_digest(metadata: dict, assets: list[PlannedBlob], manifests: list[P
         "images": sorted((blob.name, blob.digest) for blob in manifests),
     }
     encoded = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(encoded).hexdigest()
+    return digest_bytes(encoded)

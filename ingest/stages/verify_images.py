@@ -10,12 +10,11 @@ that it hashes to the diff_id the image config declares.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zlib
 
 from blobs.drivers import BlobStore
-from dcos_bundle.digests import CHUNK_SIZE, checked_digest
+from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, checked_digest
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import BlobRole, image_blob_member
 from dcos_bundle.reader import BundleReader, ImageBlob, parse_descriptor
@@ -105,7 +104,7 @@ class DiffIdCheck:
 
     def __init__(self, claim: JobBlob):
         self._claim = claim
-        self._hash = hashlib.sha256()
+        self._uncompressed = HashingCopier()
         self._inflater = zlib.decompressobj(31)
         self._members = 0
         self._in_member = False
@@ -119,7 +118,7 @@ class DiffIdCheck:
         try:
             while data:
                 self._in_member = True
-                self._hash.update(self._inflater.decompress(data, CHUNK_SIZE))
+                self._uncompressed.update(self._inflater.decompress(data, CHUNK_SIZE))
                 if self._inflater.eof:
                     # Concatenated gzip members inflate as one stream, as gunzip does.
                     self._in_member = False
@@ -136,7 +135,7 @@ class DiffIdCheck:
             raise self._error
         if self._in_member or not self._members:
             raise self._corrupt("its gzip stream is truncated")
-        actual = "sha256:" + self._hash.hexdigest()
+        actual = self._uncompressed.digest
         if actual != self._claim.diff_id:
             raise RegistryError(
                 ErrorCode.DIFF_ID_MISMATCH,
