@@ -12,6 +12,7 @@ from access.principals import Principal
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 from dcos_bundle.digests import HashingCopier
 from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.flags import parse_bool
 from ingest import services, staging
 from ingest.models import IngestJob
 
@@ -70,7 +71,7 @@ def staged_multipart_bundle(request, *, actor: Principal, replace: bool, expecte
             handler.close()
         if handler.staged is None:
             raise RegistryError(ErrorCode.INVALID_REQUEST, f"The form has no file field {BUNDLE_FIELD!r}.")
-        form_replace = request.POST.get("replace", "").lower() in ("1", "true", "yes", "on")
+        form_replace = parse_bool(request.POST.get("replace"), "replace", default=False)
         services.check_declared_digest(
             handler.staged.digest, expected_digest or services.parse_sha256(request.POST.get("sha256")))
         IngestJob.objects.filter(pk=job.pk).update(bundle_name=handler.staged.name or "",

@@ -17,6 +17,7 @@ from access import audit
 from access.models import AuditEvent
 from access.throttling import UploadRateThrottle
 from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.flags import parse_bool
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest import services, staging
 from ingest.models import IngestJob, UploadSession
@@ -28,10 +29,6 @@ from .serializers import CommitSerializer, IngestJobSerializer, UploadSessionCre
 _CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})")
 # Multipart framing around the file: boundaries and part headers.
 MULTIPART_OVERHEAD = 64 * 1024
-
-
-def _flag(value) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 def _content_length(request) -> int | None:
@@ -86,7 +83,7 @@ class BundleUploadView(APIView):
             raise RegistryError(ErrorCode.EMPTY_BUNDLE, "The upload is empty; a bundle is a ZIP file.")
         if length > settings.MAX_BUNDLE_BYTES + MULTIPART_OVERHEAD:
             raise staging.too_large(length)
-        replace = _flag(request.query_params.get("replace", ""))
+        replace = parse_bool(request.query_params.get("replace"), "replace", default=False)
         expected = services.parse_sha256(request.query_params.get("sha256"))
         name = request.query_params.get("file_name") or request.headers.get("X-File-Name", "")
         if request.content_type.startswith("multipart/form-data"):

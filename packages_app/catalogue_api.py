@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from access import audit
 from access.models import AuditEvent
+from dcos_bundle.flags import parse_bool
 from packages_app.models import Package, PackageVersion
 
 from .catalogue import (
@@ -54,8 +55,8 @@ class PackageList(generics.ListAPIView):
         if tag := params.get("tag"):
             # Tags are JSON lists: match one whole element, quotes included.
             versions = versions.filter(tags__icontains=f'"{tag}"')
-        if (framework := params.get("framework")) is not None:
-            versions = versions.filter(framework=framework.lower() in ("1", "true", "yes"))
+        if (framework := parse_bool(params.get("framework"), "framework")) is not None:
+            versions = versions.filter(framework=framework)
         if packaging_version := params.get("packaging_version"):
             versions = versions.filter(packaging_version=packaging_version)
         packages = Package.objects.filter(pk__in=versions.values("package_id"))

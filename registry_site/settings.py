@@ -16,18 +16,13 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
+from dcos_bundle.flags import parse_bool
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name}={value!r}: expected true or false.")
+    return parse_bool(os.environ.get(name), name, default)
 
 
 def env_int(name: str, default: int) -> int:

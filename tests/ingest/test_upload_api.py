@@ -69,6 +69,21 @@ def test_multipart_upload(client, tmp_path):
     assert job["bundle_name"] == "hello-1.0.0.dcos"
 
 
+def test_replace_takes_the_yes_and_no_words_and_refuses_others(client, tmp_path, settings):
+    built = make_bundle(tmp_path / "b")
+    refused = upload(client, built.path, replace="maybe")
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_request")
+    assert refused.json()["details"] == {"field": "replace", "value": "maybe"}
+    with open(built.path, "rb") as bundle:
+        refused = client.post("/api/v1/bundles/", data={"bundle": bundle, "replace": "sometimes"})
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_request")
+    assert IngestJob.objects.count() == 0
+    assert [path for path in settings.STAGING_DIR.rglob("*") if path.is_file()] == []
+
+    job = job_of(client, upload(client, built.path, replace="on"))
+    assert job["state"] == "succeeded" and job["replace"] is True
+
+
 def test_bundle_over_the_limit_is_refused_before_it_is_read(client, tmp_path, settings):
     settings.MAX_BUNDLE_BYTES = 1000
     built = make_bundle(tmp_path / "b")

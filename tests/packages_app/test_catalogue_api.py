@@ -63,7 +63,11 @@ def test_search_and_filters(client, tmp_path):
     assert names("?search=ngin") == ["nginx"]
     assert names("?tag=web") == ["nginx"]
     assert names("?tag=we") == []
-    assert names("?framework=true") == ["kafka"]
+    assert names("?framework=true") == names("?framework=YES") == ["kafka"]
+    assert names("?framework=off") == ["nginx"]
+    refused = client.get("/api/v1/packages/?framework=perhaps")
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_request")
+    assert refused.json()["details"] == {"field": "framework", "value": "perhaps"}
     assert names("?packaging_version=4.0&ordering=-name") == ["nginx", "kafka"]
     listed = client.get("/api/v1/packages/?search=kafka").json()
     assert listed["count"] == 1

@@ -71,3 +71,9 @@ def test_metrics_access_and_its_networks_are_checked_at_start(tmp_path):
     ]:
         result = manage("check", env=registry_env(tmp_path / "data", **{name: value}), check=False)
         assert result.returncode != 0 and message in result.stderr, name
+
+
+def test_a_malformed_yes_or_no_is_a_clear_error(tmp_path):
+    result = manage("check", env=registry_env(tmp_path / "data", ANONYMOUS_READS="sometimes"), check=False)
+    assert result.returncode != 0
+    assert "ANONYMOUS_READS='sometimes' is neither yes nor no" in result.stderr
