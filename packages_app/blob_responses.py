@@ -1,4 +1,4 @@
-"""Serving a stored blob over HTTP: streamed, with a strong ETag, HEAD, and single byte ranges."""
+"""Serving a stored blob over HTTP: streamed, with a strong ETag (conditional requests), HEAD and single ranges."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from blobs.store import blob_store
 from dcos_bundle.digests import CHUNK_SIZE
+
+from .conditional import precondition_response
 
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -75,15 +77,13 @@ def blob_response(
     headers: dict | None = None,
     unsatisfiable: Callable[[int], HttpResponse] = _plain_unsatisfiable,
 ):
-    """The blob (or the asked range of it), 304, or ``unsatisfiable(size)`` for a bad range.
+    """The blob (or the asked range of it), 304/412 to a conditional request, or ``unsatisfiable(size)``.
 
     ``headers`` are added to every answer. BlobNotFound (a referenced blob gone from storage)
     is left to the caller to word.
     """
     etag = f'"{digest}"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        response = HttpResponse(status=304)
-    else:
+    if (response := precondition_response(request, etag)) is None:
         try:
             span = requested_range(request.headers.get("Range"), size)
         except RangeNotSatisfiable:

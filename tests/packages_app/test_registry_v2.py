@@ -149,6 +149,18 @@ def test_a_single_range_answers_206(client, hello, registry, header, start, end)
     assert head.status_code == 206 and head["Content-Range"] == response["Content-Range"]
 
 
+@pytest.mark.parametrize("if_none_match", ['"{digest}"', 'W/"{digest}"', '"other", W/"{digest}"', "*"])
+def test_a_blob_the_client_holds_answers_304(client, hello, if_none_match):
+    layer = hello["layers"][0]
+    for method in ("GET", "HEAD"):
+        response = v2(client, f"/v2/example/hello/blobs/{layer}", method,
+                      **{"If-None-Match": if_none_match.format(digest=layer)})
+        assert response.status_code == 304 and body(response) == b""
+        assert response["ETag"] == f'"{layer}"' and response["Docker-Content-Digest"] == layer
+    other = v2(client, f"/v2/example/hello/blobs/{layer}", **{"If-None-Match": f'W/"{hello["config"]}"'})
+    assert other.status_code == 200
+
+
 @pytest.mark.parametrize("header", ["bytes=0-1,5-6", "items=0-10"])
 def test_ranges_we_do_not_serve_get_the_whole_blob(client, hello, registry, header):
     layer = hello["layers"][1]

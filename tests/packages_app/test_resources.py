@@ -60,9 +60,35 @@ def test_unsatisfiable_range(client, asset):
     assert response.status_code == 416 and response["Content-Range"] == f"bytes */{SIZE}"
 
 
-def test_if_none_match_gives_304(client, asset):
-    response = client.get(asset["path"], headers={"If-None-Match": f'"{asset["digest"]}"'})
-    assert response.status_code == 304
+@pytest.mark.parametrize("if_none_match", [
+    '"{digest}"', 'W/"{digest}"', '"other", "{digest}"', '"other",W/"{digest}"', "*",
+])
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_if_none_match_naming_the_asset_gives_304(client, asset, if_none_match, method):
+    header = if_none_match.format(digest=asset["digest"])
+    response = getattr(client, method)(asset["path"], headers={"If-None-Match": header, "Range": "bytes=0-9"})
+    assert response.status_code == 304 and response.content == b""
+    assert response["ETag"] == f'"{asset["digest"]}"'
+    assert response["Content-Disposition"] == 'attachment; filename="hello-1.0.tgz"'
+    assert "Content-Type" not in response
+
+
+@pytest.mark.parametrize("headers", [
+    {"If-None-Match": '"sha256:' + "0" * 64 + '"'},
+    {"If-None-Match": '"other", W/"another"'},
+    # No Last-Modified is served: a date alone never makes a 304.
+    {"If-Modified-Since": "Sat, 01 Jan 2100 00:00:00 GMT"},
+])
+def test_other_conditions_get_the_asset(client, asset, headers):
+    response = client.get(asset["path"], headers=headers)
+    assert response.status_code == 200 and body(response) == asset["content"]
+
+
+def test_a_failed_if_match_is_412(client, asset):
+    assert client.get(asset["path"], headers={"If-Match": f'"{asset["digest"]}"'}).status_code == 200
+    assert client.get(asset["path"], headers={"If-Match": "*"}).status_code == 200
+    refused = client.get(asset["path"], headers={"If-Match": '"other"'})
+    assert refused.status_code == 412 and refused["ETag"] == f'"{asset["digest"]}"'
 
 
 @pytest.mark.parametrize("mangle", [
