@@ -15,7 +15,7 @@ so that Cosmos installs the registry's default version; see ``render``), with ev
 version stored pointing at this registry. ``selected`` is left out: it is the repository's to set and we
 select nothing (Cosmos reads a missing ``selected`` as false).
 
-One module per concern: ``negotiation`` (Accept, Accept-Encoding, If-None-Match), ``dcos_rules``
+One module per concern: ``negotiation`` (Accept, Accept-Encoding), ``dcos_rules``
 (what each DC/OS version gets), ``render`` (the repository JSON), ``cache`` (rendered variants per
 catalogue generation), ``views`` and ``urls``.
 """

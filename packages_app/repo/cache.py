@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import threading
 import time
@@ -16,6 +15,7 @@ from django.db.models import Count, Max, Sum
 from django.db.models.signals import post_delete, post_save
 
 from access.clusters import EVERYTHING, Visibility
+from dcos_bundle.digests import sha256_hex
 from packages_app.models import Package, PackageVersion
 
 from .dcos_rules import escapes_quotes
@@ -98,7 +98,7 @@ class RepoCache:
                 self._variants.move_to_end(key)
                 return self._variants[key]
         body = render(entries, repo_version, cutoff, escape, visibility)
-        etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+        etag = '"' + sha256_hex(body)[:40] + '"'
         result = Rendered(body, gzip.compress(body, compresslevel=6, mtime=0), etag)
         with self._lock:
             self._variants[key] = result

@@ -95,8 +95,3 @@ def gzip_accepted(accept_encoding: str | None) -> bool:
         return codings["gzip"] > 0
     return codings.get("*", 0.0) > 0
 
-
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    # Weak comparison, as If-None-Match asks for.
-    tags = [tag.strip().removeprefix("W/") for tag in _LIST_ITEM.findall(if_none_match or "")]
-    return "*" in tags or etag in tags

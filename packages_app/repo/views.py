@@ -15,10 +15,10 @@ from dcos_bundle.errors import RegistryError
 
 from . import cache
 from .dcos_rules import dcos_version, highest_repo_version
+from ..conditional import precondition_response
 from .negotiation import (
     accepted_repo_versions,
     choose_repo_version,
-    etag_matches,
     gzip_accepted,
     repo_content_type,
     servable_repo_versions,
@@ -96,10 +96,8 @@ def _serve(request, dcos: tuple[int, ...] | None, visibility: Visibility):
     # Strong ETags name one representation: the gzip one has its own.
     etag = rendered.etag[:-1] + '-gzip"' if compressed else rendered.etag
     headers = {"ETag": etag, "Vary": VARY, "Cache-Control": "no-cache"}
-    if etag_matches(request.headers.get("If-None-Match"), etag):
-        response = HttpResponse(status=304, headers=headers)
-        del response["Content-Type"]
-        return response
+    if (not_modified := precondition_response(request, etag, headers)) is not None:
+        return not_modified
     body = rendered.gzipped if compressed else rendered.body
     if compressed:
         headers["Content-Encoding"] = "gzip"

@@ -302,8 +302,11 @@ def test_etag_answers_304_and_head_answers_headers(client, hello):
     assert etag.startswith('"') and etag.endswith('"')
     again = get_repo(client, dcos="1.12", HTTP_IF_NONE_MATCH=f'"other", W/{etag}')
     assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
+    assert again["Vary"] == first["Vary"] and again["Cache-Control"] == "no-cache"
+    assert get_repo(client, dcos="1.12", HTTP_IF_NONE_MATCH="*").status_code == 304
     # Another DC/OS version sees other bytes: the tag does not match.
     assert get_repo(client, dcos="1.9", HTTP_IF_NONE_MATCH=etag).status_code == 200
+    assert get_repo(client, dcos="1.12", HTTP_IF_MATCH='"other"').status_code == 412
     head = client.head("/repo", HTTP_ACCEPT=COSMOS_ACCEPT, HTTP_USER_AGENT="cosmos/0.6.0 dcos/1.12")
     assert head.status_code == 200 and head.content == b""
     assert (head["ETag"], head["Content-Length"], head["Content-Type"]) == (
