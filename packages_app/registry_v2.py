@@ -29,6 +29,7 @@ from dcos_bundle.digests import InvalidDigest, parse_digest
 from packages_app.models import PackageVersion, PublishedImage, VersionBlob
 
 from .blob_responses import blob_response
+from .conditional import precondition_response
 from .coordinates import docker_hub_names
 
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
@@ -208,6 +209,9 @@ def manifest(request, name: str, reference: str):
     if not matching:
         return manifest_unknown(name, reference) if visible(images, visibility) else name_unknown(name)
     blob = matching[0].manifest
+    identity = {"Docker-Content-Digest": blob.digest}
+    if (not_modified := precondition_response(request, f'"{blob.digest}"', identity)) is not None:
+        return not_modified
     if request.method == "HEAD":
         response = HttpResponse(content_type=blob.media_type)
     else:

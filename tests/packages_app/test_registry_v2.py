@@ -114,6 +114,16 @@ def test_manifest_by_tag_and_by_digest_is_the_stored_document(client, hello, ref
         assert head[header] == got[header]
 
 
+def test_a_manifest_the_client_holds_answers_304(client, hello):
+    for reference in ("1.0.0", hello["digest"]):
+        path = f"/v2/example/hello/manifests/{reference}"
+        for if_none_match in (f'"{hello["digest"]}"', f'W/"{hello["digest"]}"', f'"a", "{hello["digest"]}"', "*"):
+            response = v2(client, path, **{"If-None-Match": if_none_match})
+            assert response.status_code == 304 and response.content == b""
+            assert response["ETag"] == f'"{hello["digest"]}"' and response["Docker-Content-Digest"] == hello["digest"]
+        assert v2(client, path, **{"If-None-Match": '"sha256:' + "0" * 64 + '"'}).status_code == 200
+
+
 def test_blobs_stream_whole_with_their_headers(client, hello, registry):
     for digest in [hello["config"], *hello["layers"], hello["digest"]]:
         content = registry.open(digest).read()
