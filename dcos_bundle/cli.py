@@ -70,7 +70,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 def run_build(options) -> dict:
     from dcos_bundle.builder.assets import parse_mirror
     from dcos_bundle.builder.build import build_bundle
-    from dcos_bundle.builder.progress import Progress
+    from dcos_bundle.builder.progress import BuildProgress
 
     result = build_bundle(
         options.build_definition_file,
@@ -78,7 +78,7 @@ def run_build(options) -> dict:
         mirrors=[parse_mirror(text) for text in options.asset_mirror],
         accept_changed_content_hashes=options.accept_changed_content_hashes,
         record_builder=options.record_builder,
-        progress=Progress(enabled=False if options.json else None),
+        progress=BuildProgress(enabled=False if options.json else None),
     )
     return result.to_json()
 

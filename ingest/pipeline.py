@@ -32,7 +32,7 @@ from dcos_bundle.format import BlobRole
 from dcos_bundle.reader import BundleReader
 from ingest import staging
 from ingest.models import IngestJob, JobBlob
-from ingest.progress import JobCancelled, Progress, begin_stage, end_stage
+from ingest.progress import JobCancelled, StageProgress, begin_stage, end_stage
 from ingest.stages.inspect import InspectLimits, inspect_bundle
 from ingest.stages.publish import existing_outcome, find_version, publish
 from ingest.stages.receive import check_bundle_digest
@@ -115,7 +115,7 @@ def run(job_id) -> NextTasks:
         return NO_TASKS
     with _job_logs(job), _job_errors(job):
         begin_stage(job, Stage.RECEIVE, job.bundle_size)
-        job.bundle_digest = check_bundle_digest(job, Progress(job.pk, Stage.RECEIVE))
+        job.bundle_digest = check_bundle_digest(job, StageProgress(job.pk, Stage.RECEIVE))
         IngestJob.objects.filter(pk=job.pk).update(bundle_digest=job.bundle_digest)
         end_stage(job, Stage.RECEIVE)
         metrics.INGEST_BUNDLE_BYTES.inc(job.bundle_size)
@@ -155,7 +155,7 @@ def verify_layer(job_id, digest: str) -> NextTasks:
         if claims and not all(claim.stored for claim in claims):
             first, *others = claims
             with BundleReader(job.staging_path) as reader:
-                verify_and_store_layer(first, reader, blob_store(), Progress(job.pk, Stage.VERIFY_IMAGES))
+                verify_and_store_layer(first, reader, blob_store(), StageProgress(job.pk, Stage.VERIFY_IMAGES))
             # The same layer in several images: every config must declare the same diff_id.
             for other in others:
                 if other.diff_id != first.diff_id:
@@ -192,7 +192,7 @@ def finish(job_id) -> None:
         with BundleReader(job.staging_path) as reader:
             remaining = job.blobs.filter(stored=False).exclude(role=BlobRole.LAYER)
             begin_stage(job, Stage.STORE, sum(claim.size for claim in remaining))
-            store_documents_and_assets(job, reader, blob_store(), Progress(job.pk, Stage.STORE))
+            store_documents_and_assets(job, reader, blob_store(), StageProgress(job.pk, Stage.STORE))
             end_stage(job, Stage.STORE)
 
             begin_stage(job, Stage.PUBLISH)

@@ -41,11 +41,12 @@ def end_stage(job: IngestJob, stage: str) -> None:
         logger.info("Ingest stage %s finished in %.1f s", stage, seconds)
 
 
-class Progress:
-    """Counts bytes for one stage and writes them at most every INGEST_PROGRESS_INTERVAL seconds.
+class StageProgress:
+    """Counts bytes for one stage of an ingest job and writes them at most every INGEST_PROGRESS_INTERVAL seconds.
 
     Each write adds to the stage's count (several workers share a fanned-out stage), touches the
-    job's heartbeat and checks whether the job was cancelled.
+    job's heartbeat and checks whether the job was cancelled. (The builder's bars are another
+    thing: ``dcos_bundle.builder.progress.BuildProgress`` only draws.)
     """
 
     def __init__(self, job_id, stage: str):

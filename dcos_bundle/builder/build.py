@@ -29,7 +29,7 @@ from dcos_bundle.version import installed_version
 from dcos_bundle.writer import BundleExists, BundleWriter
 
 from .assets import check_cli_content_hashes, download, mirrored
-from .progress import Progress
+from .progress import BuildProgress
 
 TOOL_NAME = "dcos-registry"
 
@@ -96,9 +96,9 @@ def build_bundle(
     accept_changed_content_hashes: bool = False,
     record_builder: bool = False,
     docker_client_factory: Callable | None = None,
-    progress: Progress | None = None,
+    progress: BuildProgress | None = None,
 ) -> BuildResult:
-    progress = progress or Progress(enabled=False)
+    progress = progress or BuildProgress(enabled=False)
     built_at = build_time()
     metadata = load_build_definition(definition_file)
     check_metadata(metadata)
@@ -113,10 +113,8 @@ def build_bundle(
         work = Path(work_dir)
         downloaded = []
         for url, used_at in asset_urls(metadata).items():
-            with progress.task() as task:
-                downloaded.append(
-                    download(url, mirrored(url, list(mirrors)), used_at, work, task.start, task.advance)
-                )
+            with progress.bar() as bar:
+                downloaded.append(download(url, mirrored(url, list(mirrors)), used_at, work, bar.start, bar.advance))
         changed = check_cli_content_hashes(
             metadata, {asset.entry.url: asset.entry.digest for asset in downloaded}, accept_changed_content_hashes
         )
@@ -129,9 +127,9 @@ def build_bundle(
 
             client = (docker_client_factory or docker_client)()
             for reference, used_at in references.items():
-                with progress.task() as task:
-                    task.start(reference, None)
-                    config, layers = export_image(client, reference, work, on_bytes=task.advance)
+                with progress.bar() as bar:
+                    bar.start(reference, None)
+                    config, layers = export_image(client, reference, work, on_bytes=bar.advance)
                 manifest_digest = images.add_image(reference, config, layers)
                 image_entries.append(ImageEntry(reference, manifest_digest, tuple(used_at)))
 

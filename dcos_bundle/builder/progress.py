@@ -1,14 +1,19 @@
-"""Progress bars for long downloads and exports (tqdm, on stderr, only on a terminal)."""
+"""The build's progress as tqdm bars on stderr, one per download or image export, only when a person watches.
+
+Not ``ingest.progress.StageProgress``: that one writes an ingest job's byte counts to the
+database; this one only draws.
+"""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from typing import Iterator
 
 from tqdm import tqdm
 
 
-class _Task:
+class _Bar:
     def __init__(self, enabled: bool):
         self._enabled = enabled
         self._bar = None
@@ -28,16 +33,16 @@ class _Task:
             self._bar.close()
 
 
-class Progress:
+class BuildProgress:
     def __init__(self, enabled: bool | None = None):
         # None: show bars only when a person is watching.
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
 
     @contextmanager
-    def task(self):
+    def bar(self) -> Iterator[_Bar]:
         """One bar: call ``start(name, total)`` once the total is known, then ``advance``."""
-        task = _Task(self.enabled)
+        bar = _Bar(self.enabled)
         try:
-            yield task
+            yield bar
         finally:
-            task.close()
+            bar.close()

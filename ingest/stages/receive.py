@@ -9,10 +9,10 @@ from __future__ import annotations
 from dcos_bundle.digests import HashingCopier
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest.models import IngestJob
-from ingest.progress import Progress
+from ingest.progress import StageProgress
 
 
-def check_bundle_digest(job: IngestJob, progress: Progress) -> str:
+def check_bundle_digest(job: IngestJob, progress: StageProgress) -> str:
     """The bundle's sha256, computed if needed; RegistryError if it is not the declared one."""
     digest = job.bundle_digest
     if not digest:

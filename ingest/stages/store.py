@@ -24,7 +24,7 @@ from dcos_bundle.format import BlobRole, asset_member, image_blob_member
 from dcos_bundle.reader import BundleReader
 from dcos_bundle.streams import ObservedReader
 from ingest.models import IngestJob, JobBlob
-from ingest.progress import Progress
+from ingest.progress import StageProgress
 from packages_app.models import VersionBlob
 from telemetry import metrics
 
@@ -95,11 +95,11 @@ def store_claimed(
     raise RegistryError(ErrorCode.BLOB_STORE_UNSTABLE, f"Blob {claim.digest} kept disappearing while it was stored.")
 
 
-def counted(stream: BinaryIO, progress: Progress) -> BinaryIO:
+def counted(stream: BinaryIO, progress: StageProgress) -> BinaryIO:
     return io.BufferedReader(ObservedReader(stream, lambda chunk: progress.add(len(chunk))))
 
 
-def store_documents_and_assets(job: IngestJob, reader: BundleReader, store: BlobStore, progress: Progress) -> None:
+def store_documents_and_assets(job: IngestJob, reader: BundleReader, store: BlobStore, progress: StageProgress) -> None:
     """Every claimed blob that is not a layer: assets, image manifests and configs."""
     for claim in job.blobs.filter(stored=False).exclude(role=BlobRole.LAYER):
         store_claimed(claim, store, lambda claim=claim: counted(reader.open(member_of(claim)), progress))

@@ -20,7 +20,7 @@ from dcos_bundle.format import BlobRole, image_blob_member
 from dcos_bundle.reader import BundleReader, ImageBlob, parse_descriptor
 from dcos_bundle.streams import ObservedReader
 from ingest.models import IngestJob, JobBlob
-from ingest.progress import Progress
+from ingest.progress import StageProgress
 
 from .store import counted, store_claimed
 from .validate import BundlePlan, PlannedBlob
@@ -151,7 +151,7 @@ class DiffIdCheck:
         )
 
 
-def verify_and_store_layer(claim: JobBlob, reader: BundleReader, store: BlobStore, progress: Progress) -> None:
+def verify_and_store_layer(claim: JobBlob, reader: BundleReader, store: BlobStore, progress: StageProgress) -> None:
     check = DiffIdCheck(claim)
 
     def open_source():
