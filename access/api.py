@@ -12,7 +12,7 @@ from access.clusters import find_cluster
 from dcos_bundle.errors import ErrorCode, RegistryError
 
 from . import audit
-from .auth import ADMIN
+from .auth import ADMIN, request_actor
 from .models import ApiToken, AuditEvent
 from .tokens import create_token, find_token, revoke_token
 
@@ -51,10 +51,8 @@ class TokenList(generics.ListCreateAPIView):
         fields.is_valid(raise_exception=True)
         data = fields.validated_data
         cluster = find_cluster(data["cluster"]) if data.get("cluster") else None
-        token, plaintext = create_token(data["name"], data["scope"], cluster, created_by=request.user.label,
+        token, plaintext = create_token(data["name"], data["scope"], cluster, actor=request_actor(request),
                                         expires_at=data.get("expires_at"))
-        audit.record_request(request, AuditEvent.Action.TOKEN_CREATE, str(token), scope=token.scope,
-                             cluster=cluster.name if cluster else "")
         body = {**TokenSerializer(token).data, "token": plaintext}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -69,8 +67,7 @@ class TokenDetail(generics.RetrieveDestroyAPIView):
         return find_token(self.kwargs["key_id"])
 
     def destroy(self, request, *args, **kwargs):
-        token = revoke_token(self.get_object())
-        audit.record_request(request, AuditEvent.Action.TOKEN_REVOKE, str(token))
+        token = revoke_token(self.get_object(), request_actor(request))
         return Response(TokenSerializer(token).data)
 
 

@@ -1,32 +1,37 @@
-"""The audit log: every change, with who made it, when and from where."""
+"""The audit log: every change, with who made it, when and from where.
+
+The services that change things (tokens, clusters, version removal, uploads, job cancel and
+retry) write the record themselves, from the ``Actor`` their caller hands them; views, the admin
+and commands only say who acts. So an entry point added later cannot skip the log.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from .auth import Principal, user_principal
-from .models import AuditEvent
+from .models import AuditEvent, Cluster
 
 EXPORT_FIELDS = ["created_at", "actor", "action", "target", "cluster", "remote_addr", "details"]
 
 
-def record(principal: Principal, action: str, target: str = "", remote_addr: str | None = None,
-           **details) -> AuditEvent:
-    cluster = principal.cluster.name if principal.cluster is not None else ""
-    return AuditEvent.objects.create(actor=principal.label, action=action, target=target, details=details,
-                                     remote_addr=remote_addr or None, cluster=cluster)
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: its label as the log records it (``token:<name> (<key id>)``, ``user:<name>``...),
+    the cluster a cluster's token acts for (none: an unrestricted caller), and the address the request came
+    from (none for a command). Jobs and upload sessions it creates carry its label and cluster."""
+
+    label: str
+    cluster: Cluster | None = None
+    remote_addr: str | None = None
 
 
-def record_request(request, action: str, target: str = "", **details) -> AuditEvent:
-    """Record what the caller of ``request`` did (DRF's request.user is its Principal)."""
-    return record(request.user, action, target, request.META.get("REMOTE_ADDR"), **details)
-
-
-def record_admin(request, action: str, target: str = "", **details) -> AuditEvent:
-    """Record what a user did in the admin (where request.user is the Django user)."""
-    return record(user_principal(request.user), action, target, request.META.get("REMOTE_ADDR"), **details)
+def record(actor: Actor, action: AuditEvent.Action, target: str = "", **details) -> AuditEvent:
+    return AuditEvent.objects.create(actor=actor.label, action=action, target=target, details=details,
+                                     remote_addr=actor.remote_addr or None,
+                                     cluster=actor.cluster.name if actor.cluster is not None else "")
 
 
 class _Line:

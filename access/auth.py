@@ -16,6 +16,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from dcos_bundle.errors import ErrorCode, RegistryError
 
+from .audit import Actor
 from .principals import ADMIN, READ, WRITE, Principal
 from .tokens import resolve
 
@@ -32,6 +33,16 @@ def anonymous() -> Principal:
 def user_principal(user) -> Principal:
     # Staff manage the registry in the admin; other users may only read.
     return Principal("user", user.get_username(), ADMIN if user.is_staff else READ)
+
+
+def request_actor(request) -> Actor:
+    """Who makes the change ``request`` asks for: the API's principal (DRF's request.user) and its address."""
+    return request.user.actor(request.META.get("REMOTE_ADDR"))
+
+
+def admin_actor(request) -> Actor:
+    """Who makes a change in the admin, where request.user is the Django user."""
+    return user_principal(request.user).actor(request.META.get("REMOTE_ADDR"))
 
 
 def presented_token(request) -> str | None:

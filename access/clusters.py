@@ -1,4 +1,5 @@
-"""Clusters: which packages each DC/OS cluster may see, and at which DC/OS version. Plain functions."""
+"""Clusters: which packages each DC/OS cluster may see, and at which DC/OS version. Plain functions; creating,
+changing and removing a cluster are written to the audit log."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from django.db.models import Q, QuerySet
 
 from dcos_bundle.errors import ErrorCode, RegistryError
 
-from .models import Cluster, ClusterPackageRule
+from . import audit
+from .audit import Actor
+from .models import AuditEvent, Cluster, ClusterPackageRule
 from .validators import version_patterns
 
 
@@ -74,9 +77,11 @@ def find_cluster(name: str, clusters: QuerySet[Cluster] | None = None) -> Cluste
     return cluster
 
 
-def save_cluster(cluster: Cluster, fields: dict) -> Cluster:
+def save_cluster(cluster: Cluster, fields: dict, actor: Actor) -> Cluster:
     """Create or change a cluster; ``rules``, when given, replace its whole allow-list."""
+    fields = dict(fields)
     rules = fields.pop("rules", None)
+    action = AuditEvent.Action.CLUSTER_CREATE if cluster.pk is None else AuditEvent.Action.CLUSTER_CHANGE
     with transaction.atomic():
         for name, value in fields.items():
             setattr(cluster, name, value)
@@ -84,4 +89,15 @@ def save_cluster(cluster: Cluster, fields: dict) -> Cluster:
         if rules is not None:
             cluster.rules.all().delete()
             ClusterPackageRule.objects.bulk_create(ClusterPackageRule(cluster=cluster, **rule) for rule in rules)
+        # The log shows the cluster as it now is.
+        audit.record(actor, action, cluster.name, description=cluster.description, dcos_version=cluster.dcos_version,
+                     sees_all_packages=cluster.sees_all_packages,
+                     rules={rule.package_name: rule.versions for rule in cluster.rules.all()})
     return cluster
+
+
+def remove_cluster(cluster: Cluster, actor: Actor) -> None:
+    """Remove a cluster and its rules; its tokens go with it."""
+    with transaction.atomic():
+        audit.record(actor, AuditEvent.Action.CLUSTER_REMOVE, cluster.name)
+        cluster.delete()

@@ -5,10 +5,8 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework import generics
 
-from access import audit
-from access.models import AuditEvent
-
-from .clusters import find_cluster
+from .auth import request_actor
+from .clusters import find_cluster, remove_cluster
 from .serializers import ClusterSerializer
 
 
@@ -26,9 +24,7 @@ class ClusterList(generics.ListCreateAPIView):
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
-        cluster = serializer.save()
-        audit.record_request(self.request, AuditEvent.Action.CLUSTER_CREATE, cluster.name,
-                             fields=serializer.data)
+        serializer.save(actor=request_actor(self.request))
 
 
 class ClusterDetail(generics.RetrieveUpdateDestroyAPIView):
@@ -45,14 +41,11 @@ class ClusterDetail(generics.RetrieveUpdateDestroyAPIView):
         return super().update(request, *args, **kwargs)
 
     def perform_update(self, serializer):
-        cluster = serializer.save()
-        audit.record_request(self.request, AuditEvent.Action.CLUSTER_CHANGE, cluster.name,
-                             fields=serializer.data)
+        serializer.save(actor=request_actor(self.request))
 
     def perform_destroy(self, cluster):
         self.request.user.check_manages_clusters()
-        audit.record_request(self.request, AuditEvent.Action.CLUSTER_REMOVE, cluster.name)
-        cluster.delete()
+        remove_cluster(cluster, request_actor(self.request))
 
 
 urlpatterns = [

@@ -14,11 +14,11 @@ def _attempted_user(credentials: dict | None) -> Principal:
 
 def record_failed_login(sender, credentials=None, request=None, **_):
     address = request.META.get("REMOTE_ADDR") if request is not None else None
-    record(_attempted_user(credentials), AuditEvent.Action.LOGIN_FAILED, "admin login", address)
+    record(_attempted_user(credentials).actor(address), AuditEvent.Action.LOGIN_FAILED, "admin login")
 
 
 def record_lockout(sender, request=None, username=None, ip_address=None, **_):
-    record(Principal("user", username or ""), AuditEvent.Action.LOGIN_LOCKED_OUT, "admin login", ip_address)
+    record(Principal("user", username or "").actor(ip_address), AuditEvent.Action.LOGIN_LOCKED_OUT, "admin login")
 
 
 def connect() -> None:

@@ -26,6 +26,7 @@ from django.db.models import QuerySet
 
 from dcos_bundle.errors import ErrorCode, RegistryError
 
+from .audit import Actor
 from .clusters import EVERYTHING, Visibility, visibility_of
 from .models import ApiToken, Cluster
 from .tokens import SCOPE_ORDER, scope_includes
@@ -66,6 +67,10 @@ class Principal:
 
     def may(self, scope: str) -> bool:
         return self.acting_scope is not None and scope_includes(self.acting_scope, scope)
+
+    def actor(self, remote_addr: str | None = None) -> Actor:
+        """This principal making a change: what the audit log records, and what the records it creates name."""
+        return Actor(self.label, self.cluster, remote_addr)
 
     @property
     def visibility(self) -> Visibility:

@@ -34,8 +34,11 @@ class ClusterSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(f"One rule per package: {', '.join(duplicates)} appear more than once.")
         return rules
 
+    # The view saves with ``actor=``: who makes the change, for the audit log.
     def create(self, validated_data: dict) -> Cluster:
-        return save_cluster(Cluster(), validated_data)
+        actor = validated_data.pop("actor")
+        return save_cluster(Cluster(), validated_data, actor)
 
     def update(self, cluster: Cluster, validated_data: dict) -> Cluster:
-        return save_cluster(cluster, validated_data)
+        actor = validated_data.pop("actor")
+        return save_cluster(cluster, validated_data, actor)

@@ -1,4 +1,5 @@
-"""API tokens: create (the secret is shown once), resolve, revoke. Plain functions for the API, admin and commands."""
+"""API tokens: create (the secret is shown once), resolve, revoke. Plain functions for the API, admin and commands;
+creating and revoking are written to the audit log."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from access.models import Cluster
 from dcos_bundle.digests import sha256_hex
 from dcos_bundle.errors import ErrorCode, RegistryError
 
-from .models import ApiToken
+from . import audit
+from .audit import Actor
+from .models import ApiToken, AuditEvent
 
 # dcr_<12 hex: the key id>_<43 url-safe characters: the secret>
 TOKEN_FORMAT = re.compile(r"^dcr_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -31,24 +35,27 @@ def scope_includes(held: str, needed: str) -> bool:
     return SCOPE_ORDER.index(held) >= SCOPE_ORDER.index(needed)
 
 
-def create_token(name: str, scope: str, cluster: Cluster | None = None, created_by: str = "",
+def create_token(name: str, scope: str, cluster: Cluster | None = None, *, actor: Actor,
                  expires_at: datetime | None = None) -> tuple[ApiToken, str]:
-    """A new token and its plaintext, which exists only in this return value."""
+    """A new token, created by ``actor``, and its plaintext, which exists only in this return value."""
     if scope not in SCOPE_ORDER:
         raise RegistryError(ErrorCode.INVALID_SCOPE, f"Scope {scope!r} is not one of {', '.join(SCOPE_ORDER)}.", scope=scope)
     if not name.strip():
         raise RegistryError(ErrorCode.INVALID_REQUEST, "A token needs a name saying what it is for.")
     if expires_at is not None and expires_at <= timezone.now():
         raise RegistryError(ErrorCode.INVALID_REQUEST, "A token cannot expire in the past.", expires_at=expires_at.isoformat())
-    token = ApiToken(name=name.strip(), scope=scope, cluster=cluster, created_by=created_by, expires_at=expires_at)
-    return token, issue(token)
+    token = ApiToken(name=name.strip(), scope=scope, cluster=cluster, expires_at=expires_at)
+    return token, issue(token, actor)
 
 
-def issue(token: ApiToken) -> str:
-    """Give an unsaved token its key and secret, save it, and return the plaintext."""
+def issue(token: ApiToken, actor: Actor) -> str:
+    """Give an unsaved token its key and secret, save it as created by ``actor``, and return the plaintext."""
     secret = secrets.token_urlsafe(32)
-    token.key_id, token.secret_hash = secrets.token_hex(6), _hash(secret)
-    token.save()
+    token.key_id, token.secret_hash, token.created_by = secrets.token_hex(6), _hash(secret), actor.label
+    with transaction.atomic():
+        token.save()
+        audit.record(actor, AuditEvent.Action.TOKEN_CREATE, str(token), scope=token.scope,
+                     cluster=token.cluster.name if token.cluster else "")
     return f"dcr_{token.key_id}_{secret}"
 
 
@@ -73,9 +80,11 @@ def find_token(key_id: str) -> ApiToken:
     return token
 
 
-def revoke_token(token: ApiToken) -> ApiToken:
+def revoke_token(token: ApiToken, actor: Actor) -> ApiToken:
     """Revoke at once; revoking twice keeps the first time."""
-    if token.revoked_at is None:
-        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        token.refresh_from_db()
+    with transaction.atomic():
+        if token.revoked_at is None:
+            ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+            token.refresh_from_db()
+        audit.record(actor, AuditEvent.Action.TOKEN_REVOKE, str(token))
     return token

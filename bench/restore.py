@@ -30,12 +30,13 @@ import psycopg
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 SEED = """
+from access.audit import Actor
 from access.models import AuditEvent, Cluster
 from access.tokens import create_token
 from django.contrib.auth.models import User
 for number in range(5):
     cluster = Cluster.objects.create(name=f"cluster-{number}")
-    create_token(f"cluster {number}", "read", cluster)
+    create_token(f"cluster {number}", "read", cluster, actor=Actor("user:bench"))
     User.objects.create_user(f"user-{number}", password="a-password")
 AuditEvent.objects.bulk_create(
     [AuditEvent(actor="token:ci (0123456789ab)", action="upload", target=f"hello 1.0.{number}",

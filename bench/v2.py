@@ -80,6 +80,7 @@ def load(count: int) -> dict:
     django.setup()
     from django.db import transaction
 
+    from access.audit import Actor
     from access.models import Cluster
     from access.tokens import create_token
     from packages_app.image_index import index_images, manifest_uses
@@ -121,7 +122,7 @@ def load(count: int) -> dict:
     cluster = Cluster.objects.create(name="bench", sees_all_packages=False)
     for number in range(CLUSTER_PACKAGES):
         cluster.rules.create(package_name=f"bench-{number}", versions="1.0.*")
-    return {"token": create_token("bench cluster", "read", cluster)[1], "layer": layer}
+    return {"token": create_token("bench cluster", "read", cluster, actor=Actor("user:bench"))[1], "layer": layer}
 
 
 # Measuring: the parent process, over HTTP.

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
-from access.principals import Principal
+from access.audit import Actor
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 from dcos_bundle.digests import HashingCopier
 from dcos_bundle.errors import ErrorCode, RegistryError
@@ -59,7 +59,7 @@ class StagingUploadHandler(FileUploadHandler):
             self._file.close()
 
 
-def staged_multipart_bundle(request, *, actor: Principal, replace: bool, expected_digest: str) -> IngestJob:
+def staged_multipart_bundle(request, *, actor: Actor, replace: bool, expected_digest: str) -> IngestJob:
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
     with services.receiving_job(actor=actor, bundle_name="", replace=replace) as job:
@@ -77,4 +77,4 @@ def staged_multipart_bundle(request, *, actor: Principal, replace: bool, expecte
         IngestJob.objects.filter(pk=job.pk).update(bundle_name=handler.staged.name or "",
                                                    replace=replace or form_replace)
         job.refresh_from_db()
-        return services.queue(job, size=handler.staged.size, digest=handler.staged.digest)
+        return services.queue(job, size=handler.staged.size, digest=handler.staged.digest, actor=actor)

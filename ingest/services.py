@@ -1,4 +1,8 @@
-"""Ingest operations behind the upload API: plain functions, callable from views, commands and tests."""
+"""Ingest operations behind the upload API: plain functions, callable from views, commands and tests.
+
+Starting an upload, cancelling and retrying a job are written to the audit log for the ``actor``
+the caller names.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import pre_delete
 
-from access.models import Cluster
-from access.principals import Principal
+from access import audit
+from access.audit import Actor
+from access.models import AuditEvent, Cluster
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import pipeline, staging, tasks
@@ -54,13 +59,13 @@ def _queue(job: IngestJob) -> IngestJob:
     return job
 
 
-def _created_by(actor: Principal) -> dict:
+def _created_by(actor: Actor) -> dict:
     """The fields that name who created a job or upload session, which decide who reaches it (access.principals)."""
     return {"created_by": actor.label, "cluster": actor.cluster}
 
 
 @contextmanager
-def receiving_job(*, actor: Principal, bundle_name: str, replace: bool,
+def receiving_job(*, actor: Actor, bundle_name: str, replace: bool,
                   expected_digest: str = "") -> Iterator[IngestJob]:
     """A job of ``actor`` that owns its staging file from the first byte (so GC leaves it alone).
 
@@ -78,10 +83,12 @@ def receiving_job(*, actor: Principal, bundle_name: str, replace: bool,
         raise
 
 
-def queue(job: IngestJob, *, size: int, digest: str) -> IngestJob:
+def queue(job: IngestJob, *, size: int, digest: str, actor: Actor) -> IngestJob:
     with transaction.atomic():
         IngestJob.objects.filter(pk=job.pk).update(bundle_size=size, bundle_digest=digest)
         job.bundle_size, job.bundle_digest = size, digest
+        audit.record(actor, AuditEvent.Action.UPLOAD, f"job {job.pk}", bundle=job.bundle_name, size=size,
+                     replace=job.replace)
         return _queue(job)
 
 
@@ -95,7 +102,7 @@ def check_declared_digest(digest: str, expected_digest: str) -> None:
 
 
 def receive_bundle(
-    stream: BinaryIO, *, actor: Principal, declared_size: int | None, bundle_name: str, replace: bool,
+    stream: BinaryIO, *, actor: Actor, declared_size: int | None, bundle_name: str, replace: bool,
     expected_digest: str = "",
 ) -> IngestJob:
     """A whole bundle in one request: staged (hashed on the way) and queued."""
@@ -107,10 +114,10 @@ def receive_bundle(
     with receiving_job(actor=actor, bundle_name=bundle_name, replace=replace) as job:
         digest, size = staging.receive(stream, Path(job.staging_path), declared_size)
         check_declared_digest(digest, expected_digest)
-        return queue(job, size=size, digest=digest)
+        return queue(job, size=size, digest=digest, actor=actor)
 
 
-def open_upload(*, actor: Principal, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
+def open_upload(*, actor: Actor, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
     check_file_name(file_name)
     if size <= 0:
         raise RegistryError(ErrorCode.INVALID_SIZE, f"size must be a positive number of bytes, not {size}.", field="size")
@@ -118,8 +125,12 @@ def open_upload(*, actor: Principal, size: int, expected_digest: str, file_name:
         raise staging.too_large(size)
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
-    return UploadSession.objects.create(size=size, expected_digest=expected_digest, file_name=file_name,
-                                        replace=replace, **_created_by(actor))
+    with transaction.atomic():
+        session = UploadSession.objects.create(size=size, expected_digest=expected_digest, file_name=file_name,
+                                               replace=replace, **_created_by(actor))
+        audit.record(actor, AuditEvent.Action.UPLOAD, f"upload {session.pk}", bundle=file_name, size=size,
+                     replace=replace)
+    return session
 
 
 def unknown_upload(session_id) -> RegistryError:
@@ -216,15 +227,16 @@ def _discard_upload(session_id) -> None:
     staging.remove(staging.upload_path(session_id).with_suffix(".lock"))
 
 
-def cancel_job(job: IngestJob) -> IngestJob:
+def cancel_job(job: IngestJob, actor: Actor) -> IngestJob:
     if not pipeline.cancel(job):
         raise RegistryError(ErrorCode.JOB_FINISHED, f"Job {job.pk} has already {job.state}; there is nothing to cancel.",
                           state=job.state)
     job.refresh_from_db()
+    audit.record(actor, AuditEvent.Action.JOB_CANCEL, f"job {job.pk}", state=job.state)
     return job
 
 
-def retry_job(job: IngestJob) -> IngestJob:
+def retry_job(job: IngestJob, actor: Actor) -> IngestJob:
     """A new job for the bundle a failed job left staged; the staging file moves to the new job.
 
     Only failures of the registry keep the bundle (``pipeline.RETRYABLE_ERRORS``), and only until
@@ -262,6 +274,7 @@ def retry_job(job: IngestJob) -> IngestJob:
         except FileNotFoundError:
             raise RegistryError(ErrorCode.BUNDLE_GONE, f"The staged bundle of job {job.pk} was just removed by garbage "
                               "collection. Upload the bundle again.") from None
+        audit.record(actor, AuditEvent.Action.JOB_RETRY, f"job {job.pk}", result=f"job {retry.pk}")
         return _queue(retry)
 
 

@@ -13,8 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access import audit
-from access.models import AuditEvent
+from access.auth import request_actor
 from access.throttling import UploadRateThrottle
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.flags import parse_bool
@@ -86,16 +85,12 @@ class BundleUploadView(APIView):
         replace = parse_bool(request.query_params.get("replace"), "replace", default=False)
         expected = services.parse_sha256(request.query_params.get("sha256"))
         name = request.query_params.get("file_name") or request.headers.get("X-File-Name", "")
+        actor = request_actor(request)
         if request.content_type.startswith("multipart/form-data"):
-            job = staged_multipart_bundle(request._request, actor=request.user, replace=replace,
-                                          expected_digest=expected)
+            job = staged_multipart_bundle(request._request, actor=actor, replace=replace, expected_digest=expected)
         else:
-            job = services.receive_bundle(
-                request._request, actor=request.user, declared_size=length, bundle_name=name, replace=replace,
-                expected_digest=expected,
-            )
-        audit.record_request(request, AuditEvent.Action.UPLOAD, f"job {job.pk}", bundle=job.bundle_name,
-                             size=job.bundle_size, replace=replace)
+            job = services.receive_bundle(request._request, actor=actor, declared_size=length, bundle_name=name,
+                                          replace=replace, expected_digest=expected)
         return _accepted(request, job)
 
 
@@ -124,14 +119,12 @@ class UploadSessionViewSet(ReachedObjects, mixins.CreateModelMixin, mixins.Retri
         given = UploadSessionCreateSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         session = services.open_upload(
-            actor=request.user,
+            actor=request_actor(request),
             size=given.validated_data["size"],
             expected_digest=services.parse_sha256(given.validated_data["sha256"]),
             file_name=given.validated_data["file_name"],
             replace=given.validated_data["replace"],
         )
-        audit.record_request(request, AuditEvent.Action.UPLOAD, f"upload {session.pk}", bundle=session.file_name,
-                             size=session.size, replace=session.replace)
         body = self.get_serializer(session).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": str(body["url"]), **self._offset_headers(session)})
 
@@ -209,6 +202,5 @@ class IngestJobViewSet(ReachedObjects, viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        job = services.cancel_job(self.get_object())
-        audit.record_request(request, AuditEvent.Action.JOB_CANCEL, f"job {job.pk}", state=job.state)
+        job = services.cancel_job(self.get_object(), request_actor(request))
         return Response(IngestJobSerializer(job, context={"request": request}).data)

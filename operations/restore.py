@@ -328,7 +328,7 @@ def _load_audit_events(batch: list[dict], loading: _Loading, report: RestoreRepo
 
 
 def _record_restore(report: RestoreReport) -> None:
-    audit.record(OPERATOR, AuditEvent.Action.RESTORE, report.source, snapshot=report.snapshot,
+    audit.record(OPERATOR.actor(), AuditEvent.Action.RESTORE, report.source, snapshot=report.snapshot,
                  replaced=report.replaced, lacked=report.lacked,
                  counts={name: getattr(report, name) for name in (
                      "packages", "versions", "blobs", "clusters", "tokens", "users", "groups", "audit_events")})

@@ -1,5 +1,5 @@
-"""Catalogue operations: what a version consists of, a package's default version, removing a version.
-Plain functions for views, the admin and commands."""
+"""Catalogue operations: what a version consists of, a package's default version, removing a version (changes
+are written to the audit log). Plain functions for views, the admin and commands."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Iterable
 from django.db import transaction
 from django.db.models import Sum
 
+from access import audit
+from access.audit import Actor
 from access.clusters import EVERYTHING, Visibility
+from access.models import AuditEvent
 from blobs.models import Blob
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.universe.resource import file_name_of
@@ -83,7 +86,7 @@ def _locked_package(name: str, visibility: Visibility) -> Package:
     return Package.objects.select_for_update().get(pk=find_package(name, visibility).pk)
 
 
-def pin_default_version(name: str, version: str, visibility: Visibility = EVERYTHING) -> str:
+def pin_default_version(name: str, version: str, actor: Actor, visibility: Visibility = EVERYTHING) -> str:
     """Make ``version`` the package's default, whatever the version order; answer the pin it replaced ("")."""
     with transaction.atomic():
         package = _locked_package(name, visibility)
@@ -91,13 +94,14 @@ def pin_default_version(name: str, version: str, visibility: Visibility = EVERYT
         previous = package.pinned_version
         package.pinned_version = version
         package.save(update_fields=["pinned_version", "updated_at"])
+        audit.record(actor, AuditEvent.Action.DEFAULT_VERSION, name, version=version, previous=previous or None)
     return previous
 
 
-def unpin_default_version(name: str, visibility: Visibility = EVERYTHING) -> str:
+def unpin_default_version(name: str, actor: Actor, visibility: Visibility = EVERYTHING) -> str:
     """The highest version is the package's default again; answer the pin that was removed ("" for none).
 
-    A pin the caller may not see is not its to remove: for it, there is none.
+    A pin the caller may not see is not its to remove: for it, there is none (and nothing is logged).
     """
     with transaction.atomic():
         package = _locked_package(name, visibility)
@@ -105,6 +109,7 @@ def unpin_default_version(name: str, visibility: Visibility = EVERYTHING) -> str
         if previous:
             package.pinned_version = ""
             package.save(update_fields=["pinned_version", "updated_at"])
+            audit.record(actor, AuditEvent.Action.DEFAULT_VERSION, name, version=None, previous=previous)
     return previous
 
 
@@ -150,32 +155,39 @@ def _garbage(digests: set[str]) -> Garbage:
     return Garbage(sorted(digests), size or 0)
 
 
-def _remove(version: PackageVersion) -> set[str]:
-    """Delete one version (and its package's pin on it); return the digests no other version uses any more."""
+def _remove(version: PackageVersion, actor: Actor) -> Garbage:
+    """Delete one version (and its package's pin on it) for ``actor``, logged; return the blobs no other version
+    uses any more."""
     package = Package.objects.select_for_update().get(pk=version.package_id)
     digests = set(VersionBlob.objects.filter(version=version).values_list("blob_id", flat=True))
     version.delete()
     if package.pinned_version == version.version:
         package.pinned_version = ""
         package.save(update_fields=["pinned_version", "updated_at"])
-    return digests - set(VersionBlob.objects.filter(blob_id__in=digests).values_list("blob_id", flat=True))
+    garbage = _garbage(digests - set(VersionBlob.objects.filter(blob_id__in=digests).values_list("blob_id", flat=True)))
+    audit.record(actor, AuditEvent.Action.REMOVE_VERSION, str(version), garbage_blobs=len(garbage.digests),
+                 garbage_bytes=garbage.size)
+    return garbage
 
 
-def remove_version(version: PackageVersion) -> Garbage:
-    """Remove a published version; return the blobs that no other version uses any more.
+def remove_version(version: PackageVersion, actor: Actor) -> Garbage:
+    """Remove a published version for ``actor``; return the blobs that no other version uses any more.
 
     Those blobs are garbage from now on: the garbage collector deletes them after its
     protection window, never while another version or a running ingest needs them.
     """
     # The package row stays, even without versions, so its publication numbers keep growing.
     with transaction.atomic():
-        return _garbage(_remove(version))
+        return _remove(version, actor)
 
 
-def remove_versions(versions: Iterable[PackageVersion]) -> Garbage:
+def remove_versions(versions: Iterable[PackageVersion], actor: Actor) -> Garbage:
     """Remove several versions at once (all or none); return the blobs no remaining version uses."""
     with transaction.atomic():
-        return _garbage({digest for version in versions for digest in _remove(version)})
+        removed = [_remove(version, actor) for version in versions]
+    # A blob becomes garbage with the last version that used it: each is in one removal's garbage only.
+    return Garbage(sorted(digest for garbage in removed for digest in garbage.digests),
+                   sum(garbage.size for garbage in removed))
 
 
 @dataclass

@@ -8,8 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
-from access import audit
-from access.models import AuditEvent
+from access.auth import request_actor
 from dcos_bundle.flags import parse_bool
 from packages_app.models import Package, PackageVersion
 
@@ -108,16 +107,12 @@ class DefaultVersion(generics.GenericAPIView):
         body.is_valid(raise_exception=True)
         version = body.validated_data["version"]
         self.check_may_pin(name)
-        previous = pin_default_version(name, version, request.user.visibility)
-        audit.record_request(request, AuditEvent.Action.DEFAULT_VERSION, name, version=version,
-                             previous=previous or None)
+        pin_default_version(name, version, request_actor(request), request.user.visibility)
         return self.answer(name)
 
     def delete(self, request, name: str):
         self.check_may_pin(name)
-        previous = unpin_default_version(name, request.user.visibility)
-        if previous:
-            audit.record_request(request, AuditEvent.Action.DEFAULT_VERSION, name, version=None, previous=previous)
+        unpin_default_version(name, request_actor(request), request.user.visibility)
         return self.answer(name)
 
 
@@ -131,9 +126,7 @@ class VersionDetail(generics.RetrieveDestroyAPIView):
 
     def destroy(self, request, *args, **kwargs):
         version = self.get_object()
-        garbage = remove_version(version)
-        audit.record_request(request, AuditEvent.Action.REMOVE_VERSION, str(version),
-                             garbage_blobs=len(garbage.digests), garbage_bytes=garbage.size)
+        garbage = remove_version(version, request_actor(request))
         return Response({"garbage_blobs": garbage.digests, "garbage_bytes": garbage.size}, status=status.HTTP_200_OK)
 
 

@@ -8,6 +8,7 @@ import pytest
 from botocore.config import Config
 
 from blobs.store import blob_store
+from tests.actors import TEST_ACTOR
 from tests.services import s3_connection, service_missing
 
 
@@ -144,7 +145,7 @@ def operator_token(db) -> str:
     """An admin-scope token: what an operator's tooling uploads and manages the registry with."""
     from access.tokens import create_token
 
-    return create_token("test operator", "admin", created_by="tests")[1]
+    return create_token("test operator", "admin", actor=TEST_ACTOR)[1]
 
 
 @pytest.fixture

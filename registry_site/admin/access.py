@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from access import audit
-from access.auth import user_principal
+from access.auth import admin_actor
+from access.clusters import remove_cluster, save_cluster
 from access.models import ApiToken, AuditEvent, Cluster, ClusterPackageRule
 from access.tokens import issue, revoke_token
 
@@ -38,17 +39,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        obj.created_by = user_principal(request.user).label
-        plaintext = issue(obj)
-        audit.record_admin(request, AuditEvent.Action.TOKEN_CREATE, str(obj), scope=obj.scope,
-                           cluster=obj.cluster.name if obj.cluster else "")
+        plaintext = issue(obj, admin_actor(request))
         messages.warning(request, f"Token {obj.name}: {plaintext} — copy it now, it is not shown again.")
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):
+        actor = admin_actor(request)
         for token in queryset.filter(revoked_at__isnull=True):
-            revoke_token(token)
-            audit.record_admin(request, AuditEvent.Action.TOKEN_REVOKE, str(token))
+            revoke_token(token, actor)
             messages.success(request, f"Revoked {token}.")
 
 
@@ -84,18 +82,19 @@ class ClusterAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(rule_count=Count("rules"))
 
+    # The cluster and its rules are saved together, by the service the API uses (which logs the change).
+    def save_model(self, request, obj, form, change):
+        pass
+
     def save_related(self, request, form, formsets, change):
-        # Recorded once the rules are saved too: the log shows the cluster as it now is.
-        super().save_related(request, form, formsets, change)
-        cluster = form.instance
-        rules = {rule.package_name: rule.versions for rule in cluster.rules.all()}
-        audit.record_admin(request, AuditEvent.Action.CLUSTER_CHANGE if change else AuditEvent.Action.CLUSTER_CREATE,
-                           cluster.name, sees_all_packages=cluster.sees_all_packages,
-                           dcos_version=cluster.dcos_version, rules=rules)
+        [rule_forms] = formsets
+        rule_forms.save(commit=False)  # only for the admin's own change message: the service saves the rules
+        rules = [{"package_name": rule.cleaned_data["package_name"], "versions": rule.cleaned_data["versions"]}
+                 for rule in rule_forms.forms if rule.cleaned_data and not rule.cleaned_data.get("DELETE")]
+        save_cluster(form.instance, {"rules": rules}, admin_actor(request))
 
     def delete_model(self, request, cluster):
-        audit.record_admin(request, AuditEvent.Action.CLUSTER_REMOVE, cluster.name)
-        super().delete_model(request, cluster)
+        remove_cluster(cluster, admin_actor(request))
 
     def delete_queryset(self, request, queryset):
         for cluster in queryset:

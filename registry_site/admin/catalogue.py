@@ -10,8 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from access import audit
-from access.models import AuditEvent
+from access.auth import admin_actor
 from packages_app.catalogue import pin_default_version, removal_plan, remove_versions, unpin_default_version
 from packages_app.models import Package, PackageVersion, VersionBlob
 from packages_app.versions import highest, sorted_versions
@@ -51,9 +50,7 @@ class RemoveVersionsMixin:
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/packages_app/remove_versions.html", context)
-        garbage = remove_versions(versions)
-        for version in versions:
-            audit.record_admin(request, AuditEvent.Action.REMOVE_VERSION, str(version))
+        garbage = remove_versions(versions, admin_actor(request))
         self.message_user(request, f"Removed {len(versions)} version(s): {', '.join(map(str, versions))}. "
                                    f"{len(garbage.digests)} blob(s) are garbage now; GC deletes them after its "
                                    "protection window.")
@@ -113,11 +110,9 @@ class PackageAdmin(RemoveVersionsMixin, admin.ModelAdmin):
         if "pinned_version" not in form.changed_data:
             return
         if obj.pinned_version:
-            previous = pin_default_version(obj.name, obj.pinned_version)
-            audit.record_admin(request, AuditEvent.Action.DEFAULT_VERSION, obj.name, version=obj.pinned_version,
-                               previous=previous or None)
-        elif previous := unpin_default_version(obj.name):
-            audit.record_admin(request, AuditEvent.Action.DEFAULT_VERSION, obj.name, version=None, previous=previous)
+            pin_default_version(obj.name, obj.pinned_version, admin_actor(request))
+        else:
+            unpin_default_version(obj.name, admin_actor(request))
 
     # Packages appear through uploads; the row stays after removals so publication numbers keep growing.
     def has_add_permission(self, request):

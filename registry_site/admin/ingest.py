@@ -2,8 +2,7 @@
 
 from django.contrib import admin
 
-from access import audit
-from access.models import AuditEvent
+from access.auth import admin_actor
 from dcos_bundle.errors import RegistryError
 from ingest import services
 from ingest.models import IngestJob, JobStage, UploadSession
@@ -71,12 +70,12 @@ class IngestJobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def _each_job(self, request, queryset, operation, done: str, action: str):
+    def _each_job(self, request, queryset, operation, done: str):
+        actor = admin_actor(request)
         succeeded = []
         for job in queryset:
             try:
-                succeeded.append(operation(job))
-                audit.record_admin(request, action, f"job {job.pk}", result=f"job {succeeded[-1].pk}")
+                succeeded.append(operation(job, actor))
             except RegistryError as error:
                 self.message_user(request, f"Skipped job {job.pk} ({job.bundle_name or 'no name'}): "
                                            f"{error.message}", "warning")
@@ -85,11 +84,11 @@ class IngestJobAdmin(admin.ModelAdmin):
 
     @admin.action(permissions=["change"], description="Retry the selected failed jobs (as new jobs)")
     def retry(self, request, queryset):
-        self._each_job(request, queryset, services.retry_job, "Queued again as new jobs:", AuditEvent.Action.JOB_RETRY)
+        self._each_job(request, queryset, services.retry_job, "Queued again as new jobs:")
 
     @admin.action(permissions=["change"], description="Cancel the selected queued or running jobs")
     def cancel(self, request, queryset):
-        self._each_job(request, queryset, services.cancel_job, "Cancelled", AuditEvent.Action.JOB_CANCEL)
+        self._each_job(request, queryset, services.cancel_job, "Cancelled")
 
 
 @admin.register(UploadSession)

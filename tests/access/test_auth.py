@@ -16,6 +16,7 @@ from access.models import ApiToken, AuditEvent
 from access.tokens import create_token, revoke_token
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from packages_app.models import PackageVersion
+from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.factories import ClusterFactory, ClusterPackageRuleFactory, IngestJobFactory
 
@@ -45,13 +46,13 @@ def world(client, tmp_path):
     beta = ClusterFactory(name="beta")
     job = IngestJobFactory()
     tokens = {
-        "read": create_token("reader", "read")[1],
-        "write": create_token("writer", "write")[1],
-        "alpha_read": create_token("alpha reader", "read", alpha)[1],
-        "beta_write": create_token("beta writer", "write", beta)[1],
+        "read": create_token("reader", "read", actor=TEST_ACTOR)[1],
+        "write": create_token("writer", "write", actor=TEST_ACTOR)[1],
+        "alpha_read": create_token("alpha reader", "read", alpha, actor=TEST_ACTOR)[1],
+        "beta_write": create_token("beta writer", "write", beta, actor=TEST_ACTOR)[1],
     }
-    revoked, tokens["revoked"] = create_token("gone", "admin")
-    revoke_token(revoked)
+    revoked, tokens["revoked"] = create_token("gone", "admin", actor=TEST_ACTOR)
+    revoke_token(revoked, TEST_ACTOR)
     return {"job": job, "tokens": tokens, "alpha": alpha}
 
 
@@ -125,7 +126,7 @@ def test_expired_tokens_are_refused(world):
 
     from django.utils import timezone
 
-    token, plaintext = create_token("short", "write", expires_at=timezone.now() + timedelta(hours=1))
+    token, plaintext = create_token("short", "write", actor=TEST_ACTOR, expires_at=timezone.now() + timedelta(hours=1))
     assert bearer(plaintext).get("/api/v1/packages/").status_code == 200
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert bearer(plaintext).get("/api/v1/packages/").status_code == 401

@@ -8,6 +8,7 @@ from django.test import Client
 
 from access.tokens import create_token
 from registry_site.metrics import exposition
+from tests.actors import TEST_ACTOR
 from tests.factories import ClusterFactory
 from tests.registry_site.test_metrics import parse, sample
 
@@ -59,10 +60,10 @@ def test_with_token_access_it_needs_a_token_without_a_cluster(settings):
     malformed = scrape(Client(headers={"Authorization": "Bearer dcr_nothing"}))
     assert refused(malformed, 401, "invalid_token")
     edge = ClusterFactory(name="edge")
-    bound = Client(headers={"Authorization": f"Bearer {create_token('edge', 'admin', edge)[1]}"})
+    bound = Client(headers={"Authorization": f"Bearer {create_token('edge', 'admin', edge, actor=TEST_ACTOR)[1]}"})
     assert refused(scrape(bound), 403, "permission_denied")
     # Any token without a cluster, from anywhere, and a logged-in user.
-    reader = Client(headers={"Authorization": f"Bearer {create_token('prometheus', 'read')[1]}"})
+    reader = Client(headers={"Authorization": f"Bearer {create_token('prometheus', 'read', actor=TEST_ACTOR)[1]}"})
     assert scrape(reader, REMOTE_ADDR=OUTSIDE).status_code == 200
     user = Client()
     user.force_login(get_user_model().objects.create_user("operator", password="unused"))

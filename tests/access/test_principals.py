@@ -20,6 +20,7 @@ from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest import pipeline, services
 from ingest.models import IngestJob, UploadSession
 from packages_app.models import PackageVersion
+from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, make_bundle
 from tests.factories import (
     ClusterFactory,
@@ -181,10 +182,10 @@ def world():
     tokens, clients = {}, {"anonymous": Client(), "malformed": Client(headers={"Authorization": "Bearer dcr_nonsense"})}
     for name, caller in CALLERS.items():
         if caller.credentials in ("token", "invalid") and caller.scope:
-            token, plaintext = create_token(name, caller.scope, clusters.get(caller.cluster))
+            token, plaintext = create_token(name, caller.scope, clusters.get(caller.cluster), actor=TEST_ACTOR)
             tokens[name] = token
             clients[name] = Client(headers={"Authorization": f"Bearer {plaintext}"})
-    revoke_token(tokens["revoked"])
+    revoke_token(tokens["revoked"], TEST_ACTOR)
     staff = get_user_model().objects.create_user("staff", password="unused", is_staff=True)
     clients["staff"] = Client()
     clients["staff"].force_login(staff)
@@ -305,9 +306,9 @@ def two_clusters(client, tmp_path):
     ClusterPackageRuleFactory(cluster=beta, package_name="big", versions="2.*")
     assert publish(client, tmp_path, "small", "1.0.0")["state"] == "succeeded"
     assert publish(client, tmp_path, "big", "2.0.0")["state"] == "succeeded"
-    return {"alpha": bearer(create_token("alpha ci", "write", alpha)[1]),
-            "beta": bearer(create_token("beta ci", "write", beta)[1]),
-            "alpha_read": bearer(create_token("alpha pulls", "read", alpha)[1])}
+    return {"alpha": bearer(create_token("alpha ci", "write", alpha, actor=TEST_ACTOR)[1]),
+            "beta": bearer(create_token("beta ci", "write", beta, actor=TEST_ACTOR)[1]),
+            "alpha_read": bearer(create_token("alpha pulls", "read", alpha, actor=TEST_ACTOR)[1])}
 
 
 def catalogue() -> list[tuple]:
@@ -395,7 +396,7 @@ def test_a_clusters_token_lists_only_its_clusters_jobs(two_clusters, client, tmp
     assert [job["id"] for job in beta.get("/api/v1/jobs/?package=big").json()["results"]] == [beta_job["id"]]
     # Tokens without a cluster see every job, the operator's uploads among them.
     assert client.get("/api/v1/jobs/").json()["count"] == 4
-    assert bearer(create_token("all pulls", "read")[1]).get("/api/v1/jobs/").json()["count"] == 4
+    assert bearer(create_token("all pulls", "read", actor=TEST_ACTOR)[1]).get("/api/v1/jobs/").json()["count"] == 4
 
     # A version its cluster sees, uploaded by someone else: the version is there, the upload job is not.
     operators = alpha_read.get("/api/v1/packages/small/versions/1.0.0/").json()
@@ -423,7 +424,7 @@ def test_a_retried_job_stays_its_clusters(two_clusters, tmp_path, settings):
     staged.write_bytes(b"a bundle the registry failed on")
     failed = IngestJobFactory(state="failed", error_code="internal_error", staging_path=str(staged),
                               created_by="token:beta ci", cluster=beta)
-    retry = services.retry_job(failed)
+    retry = services.retry_job(failed, TEST_ACTOR)
     assert (retry.created_by, retry.cluster) == ("token:beta ci", beta)
 
 
@@ -451,7 +452,7 @@ def test_a_clusters_token_changes_its_clusters_description_and_dcos_version_only
 
 def test_a_clusters_admin_token_acts_with_write(two_clusters):
     beta = Cluster.objects.get(name="beta")
-    admin = bearer(create_token("beta admin", "admin", beta)[1])
+    admin = bearer(create_token("beta admin", "admin", beta, actor=TEST_ACTOR)[1])
     for path in ["/api/v1/tokens/", "/api/v1/audit/"]:
         response = admin.get(path)
         assert (response.status_code, response.json()["code"]) == (403, "permission_denied")

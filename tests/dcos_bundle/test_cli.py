@@ -30,6 +30,7 @@ from ingest import pipeline, services, tasks
 from ingest.models import IngestJob, UploadSession
 from ingest.views import IngestJobViewSet
 from packages_app.models import Package, PackageVersion
+from tests.actors import TEST_ACTOR
 from tests.asset_server import content_for
 from tests.bundles import AssetSpec, make_bundle
 from tests.dcos_bundle.definitions import ORIGIN, write_definition
@@ -42,7 +43,7 @@ CHUNK = 64 * 1024
 
 @pytest.fixture
 def write_token(db) -> str:
-    return create_token("cli", "write", created_by="tests")[1]
+    return create_token("cli", "write", actor=TEST_ACTOR)[1]
 
 
 @pytest.fixture
@@ -413,7 +414,7 @@ def test_connection_settings_and_refusals(cli, tmp_path, live_server, write_toke
     status, out, err = cli("remove", "--package-name", "hello", "--package-version", "1.0.0",
                            DCOS_REGISTRY_TOKEN="dcr_unknown_secret")
     assert status == 1 and err.startswith("error [invalid_token]: ")
-    read_token = create_token("reader", "read", created_by="tests")[1]
+    read_token = create_token("reader", "read", actor=TEST_ACTOR)[1]
     built = make_bundle(tmp_path / "b")
     status, out, err = cli("add", "--dcos-file", built.path, "--json", "--token", read_token)
     assert status == 1 and json.loads(out)["error"]["code"] == "permission_denied"

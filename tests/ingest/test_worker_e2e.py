@@ -20,6 +20,7 @@ from blobs.store import blob_store
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
 from packages_app.models import PackageVersion, VersionBlob
+from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.processes import PROJECT_DIR, registry_env, stop, wait_until
 from tests.services import redis_url
@@ -40,7 +41,7 @@ def live_registry(postgres_database, live_server, settings, tmp_path, use_broker
     settings.STAGING_DIR.mkdir()
     settings.DISK_FREE_THRESHOLD_BYTES = 1
     http = requests.Session()
-    http.headers["Authorization"] = f"Bearer {create_token('uploader', 'write')[1]}"
+    http.headers["Authorization"] = f"Bearer {create_token('uploader', 'write', actor=TEST_ACTOR)[1]}"
     return {
         "url": live_server.url,
         "http": http,

@@ -15,6 +15,7 @@ from packages_app.catalogue import removal_plan
 from packages_app.coordinates import package_coordinate
 from packages_app.models import Package, PackageVersion
 from packages_app.versions import highest, sorted_versions
+from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, ImageSpec, make_bundle, package_metadata
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -182,7 +183,7 @@ def test_bad_pins_are_refused_and_change_nothing(client, tmp_path):
          "unsupported_media_type"),
         (Client().put("/api/v1/packages/hello/default-version/", {"version": "1.0"},
                       content_type="application/json"), 401, "not_authenticated"),
-        (pin(Client(headers={"Authorization": "Bearer " + create_token("r", "read")[1]}), "1.0"), 403,
+        (pin(Client(headers={"Authorization": "Bearer " + create_token("r", "read", actor=TEST_ACTOR)[1]}), "1.0"), 403,
          "permission_denied"),
         (Client().delete("/api/v1/packages/hello/default-version/"), 401, "not_authenticated"),
     ]
@@ -198,7 +199,7 @@ def test_a_clusters_token_reads_the_default_version_of_what_it_sees_but_pins_not
         publish(client, tmp_path, version=version, seed=seed)
     cluster = Cluster.objects.create(name="prod", sees_all_packages=False)
     cluster.rules.create(package_name="hello", versions="1.*,2.*")
-    prod = Client(headers={"Authorization": "Bearer " + create_token("prod", "write", cluster)[1]})
+    prod = Client(headers={"Authorization": "Bearer " + create_token("prod", "write", cluster, actor=TEST_ACTOR)[1]})
     pin(client, "3.0")
     # The pin is on a version the cluster does not see: for it there is none, and none to remove.
     assert prod.get("/api/v1/packages/hello/default-version/").json()["pinned_version"] is None

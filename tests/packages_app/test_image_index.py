@@ -18,6 +18,7 @@ from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
 from packages_app.catalogue import remove_versions
 from packages_app.models import Package, PackageVersion, PublishedImage, VersionBlob
+from tests.actors import TEST_ACTOR
 from tests.bundles import ImageSpec, make_bundle
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -97,7 +98,7 @@ def test_removed_versions_leave_the_index_and_the_others_stay(client, tmp_path):
     # The tag falls back to the version that still carries it.
     assert client.get("/v2/example/shared/manifests/stable")["Docker-Content-Digest"] == first[shared]
 
-    remove_versions(PackageVersion.objects.all())
+    remove_versions(PackageVersion.objects.all(), TEST_ACTOR)
     assert not PublishedImage.objects.exists()
     assert client.get("/v2/_catalog").json() == {"repositories": []}
 

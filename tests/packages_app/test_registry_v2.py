@@ -30,6 +30,7 @@ from dcos_bundle.format import (
 from dcos_bundle.oci import ImageSet, spool_layer
 from dcos_bundle.writer import BundleWriter
 from packages_app.models import PackageVersion
+from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, ImageSpec, make_bundle, package_metadata
 from tests.factories import BlobFactory
 from tests.services import service_missing
@@ -263,7 +264,7 @@ def test_a_clusters_token_pulls_only_its_clusters_versions(client, tmp_path, set
     cluster = Cluster.objects.create(name="prod", sees_all_packages=False)
     cluster.rules.create(package_name="hello", versions="1.*")
     settings.ANONYMOUS_READS = False
-    prod = Client(headers={"Authorization": f"Bearer {create_token('prod pull', 'read', cluster)[1]}"})
+    prod = Client(headers={"Authorization": f"Bearer {create_token('prod pull', 'read', cluster, actor=TEST_ACTOR)[1]}"})
     old_digest, new_digest = old.manifest.images[0].manifest_digest, new.manifest.images[0].manifest_digest
 
     assert v2(client, "/v2/example/shared/manifests/stable")["Docker-Content-Digest"] == new_digest
@@ -566,7 +567,7 @@ def test_docker_logs_in_with_a_token_and_pulls_when_reads_need_one(docker_client
         docker_client.login(username="ops", password="dcr_000000000000_" + "x" * 43, registry=host, reauth=True)
 
     # docker login: the /v2/ challenge sends it to /v2/token with Basic credentials, and Bearer from then on.
-    _, plaintext = create_token("docker pull", "read")
+    _, plaintext = create_token("docker pull", "read", actor=TEST_ACTOR)
     assert docker_client.login(username="ops", password=plaintext, registry=host, reauth=True)["Status"]
     image = docker_client.images.pull(reference, auth_config={"username": "ops", "password": plaintext})
     try:

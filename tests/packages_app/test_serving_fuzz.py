@@ -18,6 +18,7 @@ from access.clusters import save_cluster
 from access.models import Cluster
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from packages_app.coordinates import package_coordinate
+from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -47,7 +48,7 @@ def published(client, tmp_path) -> dict:
     response = client.post("/api/v1/bundles/", data=built.path.read_bytes(), content_type=BUNDLE_MEDIA_TYPE)
     assert client.get(response["Location"]).json()["state"] == "succeeded"
     save_cluster(Cluster(), {"name": "prod", "sees_all_packages": False,
-                             "rules": [{"package_name": "hello", "versions": "1.*"}]})
+                             "rules": [{"package_name": "hello", "versions": "1.*"}]}, TEST_ACTOR)
     layers = built.layers["example/hello:1.0.0"]
     return {
         "coordinate": package_coordinate("hello", "1.0.0"),

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from access.models import AuditEvent
+from access.models import AuditEvent, Cluster
 from blobs.models import Blob, StorageBackend
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
@@ -60,6 +60,47 @@ def test_storage_lock_cannot_be_added_or_deleted_by_hand(admin_client, catalogue
 def test_anonymous_users_are_sent_to_login(client):
     response = client.get(reverse("admin:ingest_ingestjob_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def cluster_form(name: str, rules: list[tuple], initial: int = 0, **fields) -> dict:
+    """The admin's cluster form with its rules inline: (package, versions[, rule id[, delete]]) each."""
+    data = {"name": name, "description": "", "dcos_version": "", "sees_all_packages": "on", **fields,
+            "rules-TOTAL_FORMS": str(len(rules)), "rules-INITIAL_FORMS": str(initial),
+            "rules-MIN_NUM_FORMS": "0", "rules-MAX_NUM_FORMS": "1000"}
+    for index, (package, versions, *existing) in enumerate(rules):
+        data.update({f"rules-{index}-package_name": package, f"rules-{index}-versions": versions})
+        if existing:
+            data[f"rules-{index}-id"] = str(existing[0])
+            if existing[1:]:
+                data[f"rules-{index}-DELETE"] = "on"
+    return data
+
+
+def test_clusters_are_saved_with_their_rules_and_logged_by_the_same_service_as_the_api(admin_client):
+    added = admin_client.post(reverse("admin:access_cluster_add"),
+                              cluster_form("edge", [("kafka", "2.*"), ("nginx", "")]), follow=True)
+    assert added.status_code == 200 and "was added successfully" in added.content.decode()
+    cluster = Cluster.objects.get(name="edge")
+    kafka, nginx = cluster.rules.order_by("package_name")
+    changed = admin_client.post(
+        reverse("admin:access_cluster_change", args=[cluster.pk]),
+        cluster_form("edge", [("kafka", "3.*", kafka.pk), ("nginx", "", nginx.pk, "delete"), ("redis", "")],
+                     initial=2, dcos_version="2.2"),
+        follow=True)
+    assert changed.status_code == 200 and "was changed successfully" in changed.content.decode()
+    assert dict(cluster.rules.values_list("package_name", "versions")) == {"kafka": "3.*", "redis": ""}
+    admin_client.post(reverse("admin:access_cluster_delete", args=[cluster.pk]), {"post": "yes"})
+    assert not Cluster.objects.exists()
+
+    events = AuditEvent.objects.order_by("id").values_list("actor", "action", "target", "remote_addr", "details")
+    described = {"description": "", "sees_all_packages": True}
+    assert list(events) == [
+        ("user:admin", "cluster_create", "edge", "127.0.0.1",
+         {**described, "dcos_version": "", "rules": {"kafka": "2.*", "nginx": ""}}),
+        ("user:admin", "cluster_change", "edge", "127.0.0.1",
+         {**described, "dcos_version": "2.2", "rules": {"kafka": "3.*", "redis": ""}}),
+        ("user:admin", "cluster_remove", "edge", "127.0.0.1", {}),
+    ]
 
 
 # Operators' pages and actions, on real bundles through the upload API.

@@ -11,6 +11,7 @@ from django.test import Client
 
 from access.models import Cluster
 from access.tokens import create_token
+from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.usefixtures("registry")
 
@@ -62,7 +63,7 @@ def test_metrics_and_logs_name_the_cluster_a_request_was_made_for(client, caplog
     from telemetry import metrics
 
     client.post("/api/v1/clusters/", data={"name": "edge"}, content_type="application/json")
-    token = create_token("edge reader", "read", cluster=Cluster.objects.get(name="edge"))[1]
+    token = create_token("edge reader", "read", Cluster.objects.get(name="edge"), actor=TEST_ACTOR)[1]
 
     def count(cluster):
         return metrics.HTTP_REQUESTS.labels("GET", "repo", "200", cluster)._value.get()

@@ -4,10 +4,9 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from access import audit
 from access.auth import OPERATOR
 from access.clusters import find_cluster
-from access.models import ApiToken, AuditEvent
+from access.models import ApiToken
 from access.tokens import create_token, find_token, revoke_token
 from dcos_bundle.errors import RegistryError
 
@@ -37,8 +36,7 @@ class Command(BaseCommand):
     def create(self, name, scope, cluster, expires_in_days, as_json, **_):
         bound = find_cluster(cluster) if cluster else None
         expires = timezone.now() + timedelta(days=expires_in_days) if expires_in_days is not None else None
-        token, plaintext = create_token(name, scope, bound, created_by=OPERATOR.label, expires_at=expires)
-        audit.record(OPERATOR, AuditEvent.Action.TOKEN_CREATE, str(token), scope=scope, cluster=cluster or "")
+        token, plaintext = create_token(name, scope, bound, actor=OPERATOR.actor(), expires_at=expires)
         if as_json:
             self.stdout.write(json.dumps({"key_id": token.key_id, "name": token.name, "scope": scope,
                                           "cluster": cluster or None, "token": plaintext}))
@@ -61,6 +59,5 @@ class Command(BaseCommand):
                               f"{row['name']}")
 
     def revoke(self, key_id, **_):
-        token = revoke_token(find_token(key_id))
-        audit.record(OPERATOR, AuditEvent.Action.TOKEN_REVOKE, str(token))
+        token = revoke_token(find_token(key_id), OPERATOR.actor())
         self.stdout.write(f"Revoked {token} at {token.revoked_at:%Y-%m-%d %H:%M:%S}.")

@@ -14,6 +14,7 @@ from access.clusters import visibility_of
 from access.models import AuditEvent, Cluster
 from access.tokens import create_token
 from dcos_bundle.universe.migrate import metadata_from_package_directory
+from tests.actors import TEST_ACTOR
 from tests.corpus import package_dirs
 from tests.packages_app.test_universe_repo import (COSMOS_ACCEPT, DCOS_VERSIONS, differences, expected_repo,
                                                    metadata_only_bundle, packages_of, registry_order,
@@ -154,7 +155,7 @@ def check_release_versions(views: dict[str, tuple[Client, str, Client]]) -> list
 def test_shuffled_uploads_replaces_removals_and_pins_keep_cosmos_on_the_default_version(client, tmp_path):
     assert client.post("/api/v1/clusters/", {"name": "edge", "sees_all_packages": False, "rules": EDGE_RULES},
                        content_type="application/json").status_code == 201
-    edge_token = create_token("edge", "read", Cluster.objects.get())[1]
+    edge_token = create_token("edge", "read", Cluster.objects.get(), actor=TEST_ACTOR)[1]
     edge_api = Client(headers={"Authorization": f"Bearer {edge_token}"})
     views = {"/repo": (client, "/repo", client), "edge": (client, "/clusters/edge/repo", edge_api)}
     corpus = revisions(*SHUFFLED)
