@@ -4,11 +4,15 @@
 import os
 import sys
 
+from django.core.management import execute_from_command_line
+
+from registry_site.data_dir import prepare
+
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_site.settings")
-    from django.core.management import execute_from_command_line
-
+    # Before Django reads the settings: they read the data directory's key, never write it.
+    prepare()
     execute_from_command_line(sys.argv)
 
 

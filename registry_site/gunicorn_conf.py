@@ -7,14 +7,16 @@ prometheus_client requires: its counts stay in the totals, it no longer counts a
 
 import os
 
+from django.conf import settings
 from prometheus_client import multiprocess
 
+from registry_site.data_dir import prepare
+from telemetry.logs import logging_config
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_site.settings")
-
-from django.conf import settings  # noqa: E402  (needs the settings module named above)
-
-from telemetry.logs import logging_config  # noqa: E402
-
+# The settings are read here, in gunicorn's master, before its workers fork: the data directory's key
+# must exist by then.
+prepare()
 logconfig_dict = logging_config(**settings.LOGGING)
 accesslog = None
 

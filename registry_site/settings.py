@@ -2,14 +2,15 @@
 
 Every variable is listed in the README's settings table. With none set the registry runs on
 embedded defaults that need nothing installed: SQLite, blobs and a filesystem Celery broker,
-all under ``REGISTRY_DATA_DIR``.
+all under ``REGISTRY_DATA_DIR``. Reading them writes nothing: the data directory and its key are
+prepared by the program that starts (``registry_site.data_dir``), the folders below are created
+at start-up (``LOCAL_FOLDERS``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,8 +18,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 
 from dcos_bundle.flags import parse_bool
-
-BASE_DIR = Path(__file__).resolve().parent.parent
+from registry_site.data_dir import data_dir, kept_secret_key
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -60,27 +60,9 @@ def env_networks(name: str, default: list[str]) -> list[str]:
     return networks
 
 
-DATA_DIR = Path(os.environ.get("REGISTRY_DATA_DIR") or BASE_DIR / "data").resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def _secret_key() -> str:
-    """The configured key, or one generated once and kept in the data directory."""
-    configured = os.environ.get("SECRET_KEY")
-    if configured:
-        return configured
-    key_file = DATA_DIR / "secret_key"
-    try:
-        return key_file.read_text().strip()
-    except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(key)
-        return key
-
-
-SECRET_KEY = _secret_key()
+DATA_DIR = data_dir()
+# The configured key, or the one generated once into the data directory when a program started.
+SECRET_KEY = os.environ.get("SECRET_KEY") or kept_secret_key(DATA_DIR)
 DEBUG = env_bool("DEBUG", False)
 
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -206,7 +188,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"  # filled by collectstatic, served by WhiteNoise
-STATIC_ROOT.mkdir(exist_ok=True)
+
+# Folders every process needs, created at start-up by RegistrySiteConfig.ready() (staging's are created
+# as uploads arrive).
+LOCAL_FOLDERS = [DATA_DIR, STATIC_ROOT]
 
 # Blob storage: where the content-addressed blobs live. Locked at first start.
 STORAGE_URL = os.environ.get("STORAGE_URL") or (DATA_DIR / "storage").as_uri()
@@ -222,8 +207,7 @@ DISK_FREE_THRESHOLD_BYTES = env_int("DISK_FREE_THRESHOLD_BYTES", 1024**3)
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://localhost/"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for folder in ("queue", "control"):
-        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+    LOCAL_FOLDERS += [BROKER_DIR / "queue", BROKER_DIR / "control"]
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -259,7 +243,6 @@ INGEST_STUCK_AFTER_SECONDS = env_int("INGEST_STUCK_AFTER_SECONDS", 900)
 
 # Uploads are staged here until their job finishes; web and workers must share it.
 STAGING_DIR = Path(os.environ.get("STAGING_DIR") or DATA_DIR / "staging").resolve()
-STAGING_DIR.mkdir(parents=True, exist_ok=True)
 # Largest bundle accepted (bytes); a larger upload is refused with 413 before it is read.
 MAX_BUNDLE_BYTES = env_int("MAX_BUNDLE_BYTES", 64 * 1024**3)
 # Limits of the inspect stage: members, uncompressed sizes, compression ratio.

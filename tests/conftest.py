@@ -6,16 +6,20 @@ import uuid
 import boto3
 import pytest
 from botocore.config import Config
+from django.conf import settings
 
 from blobs.store import blob_store
 from tests.actors import TEST_ACTOR
 from tests.services import s3_connection, service_missing
 
 
+# The registry's programs keep a generated key in the data directory before Django reads the settings
+# (registry_site.data_dir.prepare); the suite is not one of them: it signs with a key of its own.
+settings.SECRET_KEY = os.environ.get("SECRET_KEY") or "signs-only-what-the-test-suite-makes"
+
+
 def pytest_collection_finish(session):
     """In CI the catalogue tests must run on PostgreSQL, as production does."""
-    from django.conf import settings
-
     engine = settings.DATABASES["default"]["ENGINE"]
     if os.environ.get("CI", "").lower() == "true" and "postgresql" not in engine:
         pytest.exit(f"CI must run against PostgreSQL (DATABASE_URL), not {engine}.", returncode=3)

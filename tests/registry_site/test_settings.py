@@ -1,8 +1,12 @@
 """Settings come from the environment; with none set, the embedded defaults need nothing installed."""
 
 import json
+import stat
+import subprocess
+import sys
 
-from tests.processes import manage, registry_env
+from registry_site.data_dir import SECRET_KEY_FILE, kept_secret_key, prepare
+from tests.processes import PROJECT_DIR, manage, registry_env
 
 SHOW = (
     "import json; from django.conf import settings as s; print(json.dumps({"
@@ -30,6 +34,37 @@ def test_embedded_defaults_live_under_the_data_dir(tmp_path):
     # A secret key is generated once and kept, so sessions survive a restart.
     assert shown["secret"] == (data / "secret_key").read_text()
     assert show_settings(registry_env(data))["secret"] == shown["secret"]
+    # The folders every process needs were made at start-up.
+    assert all((data / folder).is_dir() for folder in ("static", "broker/queue", "broker/control"))
+
+
+def test_reading_the_settings_writes_nothing(tmp_path):
+    data = tmp_path / "data"
+    read = "import registry_site.settings as s; print(repr(s.SECRET_KEY), s.DATA_DIR)"
+    result = subprocess.run([sys.executable, "-c", read], cwd=PROJECT_DIR, env=registry_env(data),
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["''", str(data)]
+    assert not data.exists()
+
+
+def test_a_configured_key_is_never_written_and_collectstatic_works_on_a_fresh_directory(tmp_path):
+    data = tmp_path / "data"
+    # As the Dockerfile runs it while building the image.
+    manage("collectstatic", "--no-input", "--verbosity", "0", env=registry_env(data, SECRET_KEY="collectstatic-only"))
+    assert (data / "static" / "admin").is_dir()
+    assert not (data / SECRET_KEY_FILE).exists()
+
+
+def test_the_generated_key_is_made_once_and_kept_private(tmp_path, monkeypatch):
+    monkeypatch.setenv("REGISTRY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    prepare()
+    key = kept_secret_key(tmp_path / "data")
+    assert len(key) >= 50
+    prepare()
+    assert kept_secret_key(tmp_path / "data") == key
+    assert stat.S_IMODE((tmp_path / "data" / SECRET_KEY_FILE).stat().st_mode) == 0o600
+    assert [path.name for path in (tmp_path / "data").iterdir()] == [SECRET_KEY_FILE]
 
 
 def test_production_values_come_from_the_environment(tmp_path):
