@@ -20,8 +20,8 @@ EXPORT_FIELDS = ["created_at", "actor", "action", "target", "cluster", "remote_a
 @dataclass(frozen=True)
 class Actor:
     """Who makes a change: its label as the log records it (``token:<name> (<key id>)``, ``user:<name>``...),
-    the cluster a cluster's token acts for (none: an unrestricted caller), and the address the request came
-    from (none for a command). Jobs and upload sessions it creates carry its label and cluster."""
+    the cluster a cluster's token acts for (none: an unrestricted caller), and the request's address (none
+    for a command). Jobs and upload sessions it creates carry its label and cluster."""
 
     label: str
     cluster: Cluster | None = None

@@ -23,6 +23,8 @@ import tracemalloc
 import uuid
 from pathlib import Path
 
+import boto3
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from blobs.drivers import open_store  # noqa: E402
@@ -96,8 +98,6 @@ def main() -> None:
 
         stores = {"local": open_store((work / "local").as_uri())}
         if args.s3_endpoint:
-            import boto3
-
             boto3.client(
                 "s3", endpoint_url=args.s3_endpoint, aws_access_key_id=args.s3_access_key_id,
                 aws_secret_access_key=args.s3_secret_access_key, region_name="us-east-1",

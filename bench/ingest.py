@@ -37,14 +37,15 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_site.settings")
 
+from tests.bundles import AssetSpec, ImageSpec, make_bundle  # noqa: E402  (on the path set above)
+from tests.processes import manage  # noqa: E402
+
 MiB = 1024 * 1024
 LAYER_SIZE = 128 * MiB
 CHUNK = MiB
 
 
 def build_bundle(directory: Path, size: int) -> Path:
-    from tests.bundles import AssetSpec, ImageSpec, make_bundle
-
     layers = max(1, (size - 16 * MiB) // LAYER_SIZE)
     layer_size = (size - 16 * MiB) // layers
     built = make_bundle(
@@ -140,8 +141,6 @@ def run_one(size_gib: float, workers: int, args) -> dict:
             env["DATABASE_URL"] = args.database
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=PROJECT_DIR, env=env,
                        check=True)
-        from tests.processes import manage
-
         token = manage("tokens", "create", "--name", "bench", "--scope", "write", env=env).stdout.strip()
         port = args.port
         launcher = subprocess.Popen(

@@ -38,6 +38,11 @@ import requests
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from dcos_bundle.universe.migrate import metadata_from_package_directory  # noqa: E402  (on the path set above)
+from tests.bundles import ImageSpec, make_bundle  # noqa: E402
+from tests.corpus import package_dirs  # noqa: E402
+from tests.processes import manage  # noqa: E402
+
 MiB = 1024 * 1024
 COSMOS_HEADERS = {
     "Accept": "application/vnd.dcos.universe.repo+json;charset=utf-8;version=v5,"
@@ -74,14 +79,18 @@ def upload(base_url: str, data: bytes) -> None:
         raise SystemExit(f"Upload failed: {job['error']}")
 
 
-def start_registry(work: Path, port: int) -> subprocess.Popen:
+def registry_env(work: Path, port: int) -> dict[str, str]:
+    """The bench registry's environment: embedded defaults under ``work``."""
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "STORAGE_URL")}
     env.update(REGISTRY_DATA_DIR=str(work / "registry"), DISK_FREE_THRESHOLD_BYTES="1",
                PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", WEB_CONCURRENCY="2", UPLOADS_PER_MINUTE="0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=PROJECT_DIR, env=env, check=True)
-    from tests.processes import manage
+    return env
 
+
+def start_registry(work: Path, port: int) -> subprocess.Popen:
+    env = registry_env(work, port)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=PROJECT_DIR, env=env, check=True)
     token = manage("tokens", "create", "--name", "bench", "--scope", "write", env=env).stdout.strip()
     UPLOADER.headers["Authorization"] = f"Bearer {token}"
     process = subprocess.Popen([sys.executable, "manage.py", "runregistry", "--bind", f"127.0.0.1:{port}"],
@@ -154,8 +163,6 @@ def skopeo_pull_seconds(source: str, work: Path, repeat: int) -> float:
 
 
 def image_pull(base_url: str, port: int, work: Path, image_mib: int, repeat: int, dist_port: int) -> dict:
-    from tests.bundles import ImageSpec, make_bundle
-
     layers = max(1, image_mib // 128)
     built = make_bundle(work / "image-bundle", name="bench-image", version="1.0.0", assets=[],
                         images=[ImageSpec("server", "bench/large:1", [image_mib * MiB // layers] * layers, seed=3)])
@@ -173,9 +180,6 @@ def image_pull(base_url: str, port: int, work: Path, image_mib: int, repeat: int
 
 
 def upload_corpus(base_url: str) -> int:
-    from dcos_bundle.universe.migrate import metadata_from_package_directory
-    from tests.corpus import package_dirs
-
     uploaded = set()
     for revision in package_dirs():
         metadata = metadata_from_package_directory(revision)
@@ -218,27 +222,10 @@ def repo_under_load(base_url: str, work: Path, nginx_port: int, seconds: int) ->
     return {"packages": count, "bytes": len(response.content), "ours": ours, "nginx": theirs}
 
 
-def load_versions(work: Path, count: int) -> None:
+def load_versions(work: Path, port: int, count: int) -> None:
     """Insert ``count`` versions straight into the registry's database (the bench measures reads)."""
-    os.environ.update(REGISTRY_DATA_DIR=str(work / "registry"), DJANGO_SETTINGS_MODULE="registry_site.settings")
-    import django
-
-    django.setup()
-    from packages_app.models import Package, PackageVersion
-
-    words = ["stream", "store", "web", "queue", "graph", "search", "cache", "metrics", "log", "proxy"]
-    packages = Package.objects.bulk_create(
-        [Package(name=f"bench-{words[n % len(words)]}-{n}", last_release_version=49) for n in range(count // 50)]
-    )
-    PackageVersion.objects.bulk_create([
-        PackageVersion(
-            package=package, version=f"1.{minor}.0", packaging_version="4.0", release_version=minor,
-            description=f"A {words[index % len(words)]} service, release {minor}.", tags=[words[index % len(words)]],
-            metadata={"name": package.name, "version": f"1.{minor}.0", "packagingVersion": "4.0"},
-            bundle_digest="sha256:" + "0" * 64, content_digest="sha256:" + "0" * 64,
-        )
-        for index, package in enumerate(packages) for minor in range(50)
-    ], batch_size=1000)
+    subprocess.run([sys.executable, "bench/load_versions.py", str(count)], cwd=PROJECT_DIR,
+                   env=registry_env(work, port), check=True)
 
 
 def p95_ms(url: str, samples: int) -> float:
@@ -279,7 +266,7 @@ def main() -> None:
                     f"ours {repo['ours']:.0f} req/s, nginx {repo['nginx']:.0f} req/s, "
                     f"ratio {repo['ours'] / repo['nginx']:.2f} (target >= 0.5)")
             if "catalogue" in parts:
-                load_versions(work, args.versions)
+                load_versions(work, args.port, args.versions)
                 latency = {
                     "list": p95_ms(f"{base_url}/api/v1/packages/", 100),
                     "search": p95_ms(f"{base_url}/api/v1/packages/?search=queue", 100),

@@ -17,8 +17,6 @@ p95 of each, and the ratio of the p95s (target: about 1, the index keeps lookups
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import os
 import signal
@@ -28,10 +26,10 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
+import psycopg
 import requests
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -39,90 +37,12 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.serve import stop, wait_http  # noqa: E402
 
+# Publishes the versions, in a child process whose environment names the registry.
+LOADER = Path(__file__).with_name("v2_load.py")
 BASELINE_VERSIONS = 10
-VERSIONS_PER_PACKAGE = 50
-CLUSTER_PACKAGES = 20
-BATCH = 500
-CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
-LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 # The image every timed request names: the first version of the first package, in both registries.
 REPOSITORY, TAG = "bench/bench-0", "1.0.0"
-
-
-# Loading: runs in a child process whose environment names the registry (``--load``).
-
-def store_blobs(contents: list[bytes], media_type: str) -> list:
-    from blobs.models import Blob
-    from blobs.store import blob_store
-
-    store = blob_store()
-    with ThreadPoolExecutor(8) as pool:
-        stored = list(pool.map(lambda content: store.put(io.BytesIO(content)), contents))
-    Blob.objects.bulk_create([Blob(digest=info.digest, size=info.size, media_type=media_type) for info in stored],
-                             ignore_conflicts=True)
-    return [info.digest for info in stored]
-
-
-def manifest_document(reference: str, config: tuple[str, int], layer: tuple[str, int]) -> bytes:
-    return json.dumps({
-        "schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config[0], "size": config[1]},
-        "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": layer[0], "size": layer[1]}],
-        "annotations": {"org.opencontainers.image.ref.name": reference},
-    }, sort_keys=True).encode()
-
-
-def load(count: int) -> dict:
-    """Publish ``count`` versions, as the publish stage leaves them, and a cluster that sees some of them."""
-    import django
-
-    django.setup()
-    from django.db import transaction
-
-    from access.audit import Actor
-    from access.models import Cluster
-    from access.tokens import create_token
-    from packages_app.image_index import index_images, manifest_uses
-    from packages_app.models import Package, PackageVersion, VersionBlob
-
-    layer_content = hashlib.sha256(b"bench layer").digest() * 1024
-    config_content = json.dumps({"architecture": "amd64", "os": "linux",
-                                 "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}).encode()
-    [layer] = store_blobs([layer_content], LAYER_MEDIA_TYPE)
-    [config] = store_blobs([config_content], CONFIG_MEDIA_TYPE)
-    for first in range(0, count, BATCH):
-        numbers = range(first, min(count, first + BATCH))
-        with transaction.atomic():
-            packages = {}
-            versions = []
-            for number in numbers:
-                name = f"bench-{number // VERSIONS_PER_PACKAGE}"
-                if name not in packages:
-                    packages[name] = Package.objects.create(name=name)
-                package = packages[name]
-                package.last_release_version += 1
-                version = f"1.{number % VERSIONS_PER_PACKAGE}.0"
-                versions.append(PackageVersion(
-                    package=package, version=version, packaging_version="4.0",
-                    release_version=package.last_release_version,
-                    metadata={"name": name, "version": version, "packagingVersion": "4.0"},
-                    bundle_digest="sha256:" + "0" * 64, content_digest="sha256:" + "0" * 64))
-            Package.objects.bulk_update(packages.values(), ["last_release_version"])
-            versions = PackageVersion.objects.bulk_create(versions)
-            references = [f"bench/{version.package.name}:{version.version}" for version in versions]
-            manifests = store_blobs([manifest_document(reference, (config, len(config_content)),
-                                                       (layer, len(layer_content))) for reference in references],
-                                    MANIFEST_MEDIA_TYPE)
-            VersionBlob.objects.bulk_create([
-                VersionBlob(version=version, blob_id=digest, role=role, name=reference)
-                for version, reference, manifest in zip(versions, references, manifests)
-                for digest, role in ((manifest, "manifest"), (config, "config"), (layer, "layer"))])
-            index_images(manifest_uses(VersionBlob.objects.filter(version__in=versions)))
-    cluster = Cluster.objects.create(name="bench", sees_all_packages=False)
-    for number in range(CLUSTER_PACKAGES):
-        cluster.rules.create(package_name=f"bench-{number}", versions="1.0.*")
-    return {"token": create_token("bench cluster", "read", cluster, actor=Actor("user:bench"))[1], "layer": layer}
 
 
 # Measuring: the parent process, over HTTP.
@@ -143,7 +63,7 @@ class Registry:
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=PROJECT_DIR, env=self.env,
                        check=True)
         started = time.perf_counter()
-        loaded = subprocess.run([sys.executable, __file__, "--load", str(self.versions)], env=self.env, check=True,
+        loaded = subprocess.run([sys.executable, str(LOADER), str(self.versions)], env=self.env, check=True,
                                 capture_output=True, text=True).stdout
         print(f"published {self.versions} versions in {time.perf_counter() - started:.0f}s", flush=True)
         loaded = json.loads(loaded.splitlines()[-1])
@@ -195,8 +115,6 @@ def side_by_side(registries: list[Registry], samples: int) -> dict[str, list[tup
 
 def scratch_databases(stack: ExitStack, server: str, count: int) -> list[str]:
     """``count`` new empty databases on the PostgreSQL ``server``, dropped at the end."""
-    import psycopg
-
     names = [f"bench_v2_{uuid.uuid4().hex[:8]}" for _ in range(count)]
     with psycopg.connect(server + "/postgres", autocommit=True) as connection:
         for name in names:
@@ -217,11 +135,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--port", type=int, default=8126, help="The baseline's port; the other listens on the next.")
     parser.add_argument("--postgres", help="A PostgreSQL server URL without database (default: embedded SQLite).")
-    parser.add_argument("--load", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.load is not None:
-        print(json.dumps(load(args.load)))
-        return
 
     counts = (BASELINE_VERSIONS, args.versions)
     with tempfile.TemporaryDirectory(prefix="v2-bench-") as work, ExitStack() as stack:

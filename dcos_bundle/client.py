@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 from urllib.parse import quote
 
 import requests
+from tqdm import tqdm
 
 from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, sha256_hex
 from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
@@ -279,8 +280,6 @@ Bar = Callable[..., object]
 
 
 def _no_bar(**kwargs):
-    from tqdm import tqdm
-
     return tqdm(disable=True, **kwargs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -77,6 +78,4 @@ def docker_hub_names(repository: str) -> tuple[str, ...]:
 
 def registry_host() -> str:
     """The host[:port] clusters pull images from: this registry's public address."""
-    from urllib.parse import urlsplit
-
     return urlsplit(settings.PUBLIC_BASE_URL).netloc

@@ -4,12 +4,19 @@ import os
 import uuid
 
 import boto3
+import docker
 import pytest
+import requests
 from botocore.config import Config
 from django.conf import settings
+from django.db import connection
+from django.test import Client
 
+from access.tokens import create_token
 from blobs.store import blob_store
+from registry_site.celery import app as celery_app
 from tests.actors import TEST_ACTOR
+from tests.asset_server import AssetServer
 from tests.services import s3_connection, service_missing
 
 
@@ -37,8 +44,6 @@ def local_storage(settings, tmp_path):
 @pytest.fixture
 def use_broker(monkeypatch):
     """Send this test's tasks (and broker checks) to ``url``."""
-    from registry_site.celery import app as celery_app
-
     def use(url):
         # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
         monkeypatch.setenv("CELERY_BROKER_URL", url)
@@ -50,8 +55,6 @@ def use_broker(monkeypatch):
 @pytest.fixture
 def postgres_database(transactional_db):
     """The test database, which other processes (workers) can reach: PostgreSQL only."""
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         service_missing("PostgreSQL", "DATABASE_URL does not name a PostgreSQL database")
     params = connection.settings_dict
@@ -95,8 +98,6 @@ def s3_storage(settings, s3_bucket):
 
 @pytest.fixture
 def asset_server():
-    from tests.asset_server import AssetServer
-
     server = AssetServer()
     yield server
     server.close()
@@ -105,9 +106,6 @@ def asset_server():
 @pytest.fixture(scope="session")
 def docker_client():
     """A client of the Docker engine that DOCKER_HOST names (scripts/dockerd.sh starts one)."""
-    import docker
-    import requests
-
     host = os.environ.get("DOCKER_HOST")
     if not host:
         service_missing("Docker engine", "DOCKER_HOST is not set")
@@ -123,8 +121,6 @@ def docker_client():
 @pytest.fixture
 def eager_tasks():
     """Tasks run in-process, at once, when sent (the pipeline without a worker)."""
-    from registry_site.celery import app as celery_app
-
     saved = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     yield
@@ -147,21 +143,15 @@ def registry(transactional_db, local_storage, settings, tmp_path, eager_tasks):
 @pytest.fixture
 def operator_token(db) -> str:
     """An admin-scope token: what an operator's tooling uploads and manages the registry with."""
-    from access.tokens import create_token
-
     return create_token("test operator", "admin", actor=TEST_ACTOR)[1]
 
 
 @pytest.fixture
 def client(operator_token):
     """The test client, carrying the operator's token: writes need one."""
-    from django.test import Client
-
     return Client(headers={"Authorization": f"Bearer {operator_token}"})
 
 
 @pytest.fixture
 def anonymous_client():
-    from django.test import Client
-
     return Client()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import redis
 
 
 def service_missing(name: str, hint: str):
@@ -35,8 +36,6 @@ def redis_url() -> str:
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         service_missing("Redis", "TEST_REDIS_URL is not set")
-    import redis
-
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as error:

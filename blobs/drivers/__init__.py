@@ -23,6 +23,11 @@ from .base import (
     SizeMismatch,
     StorageUsage,
 )
+# Both drivers come with the package. The S3 one brings boto3, some 0.17 s once per process start whichever
+# storage is configured: the registry's processes live long, and backups and storage migration speak S3 in any
+# case.
+from .local import LocalBlobStore
+from .s3 import S3BlobStore
 
 __all__ = [
     "BlobInfo",
@@ -56,14 +61,10 @@ def open_store(
     if parts.scheme in ("", "file"):
         if parts.netloc not in ("", "localhost"):
             raise UnsupportedStorageURL(f"{url!r}: a file URL must name a local path (file:///path).")
-        from .local import LocalBlobStore
-
         return LocalBlobStore(unquote(parts.path))
     if parts.scheme == "s3":
         if not parts.netloc:
             raise UnsupportedStorageURL(f"{url!r}: an S3 URL must name a bucket (s3://bucket/prefix).")
-        from .s3 import S3BlobStore
-
         return S3BlobStore(
             bucket=parts.netloc,
             prefix=unquote(parts.path).strip("/"),

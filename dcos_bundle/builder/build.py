@@ -29,6 +29,7 @@ from dcos_bundle.version import installed_version
 from dcos_bundle.writer import BundleExists, BundleWriter
 
 from .assets import check_cli_content_hashes, download, mirrored
+from .images import docker_client, export_image
 from .progress import BuildProgress
 
 TOOL_NAME = "dcos-registry"
@@ -123,8 +124,6 @@ def build_bundle(
         image_entries = []
         references = image_references(metadata)
         if references:
-            from .images import docker_client, export_image
-
             client = (docker_client_factory or docker_client)()
             for reference, used_at in references.items():
                 with progress.bar() as bar:

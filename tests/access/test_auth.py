@@ -7,10 +7,13 @@ import base64
 import csv
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
+from django.utils import timezone
 
 from access.models import ApiToken, AuditEvent
 from access.tokens import create_token, revoke_token
@@ -116,16 +119,11 @@ def test_token_command_creates_lists_and_revokes(capsys, world):
     assert f"{created['key_id']}  read   alpha" in capsys.readouterr().out
     call_command("tokens", "revoke", created["key_id"])
     assert bearer(created["token"]).get("/repo").status_code == 401
-    from django.core.management.base import CommandError
     with pytest.raises(CommandError, match="Cluster \\[nowhere\\] not found"):
         call_command("tokens", "create", "--name", "x", "--scope", "read", "--cluster", "nowhere")
 
 
 def test_expired_tokens_are_refused(world):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     token, plaintext = create_token("short", "write", actor=TEST_ACTOR, expires_at=timezone.now() + timedelta(hours=1))
     assert bearer(plaintext).get("/api/v1/packages/").status_code == 200
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))

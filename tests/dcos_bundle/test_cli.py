@@ -23,8 +23,8 @@ from rest_framework.pagination import PageNumberPagination
 
 from access.tokens import create_token
 from blobs.models import Blob
+from dcos_bundle.client import STOP_AFTER_CHUNKS_VARIABLE, Connection, Registry, _SequentialHash
 from dcos_bundle.sizes import human_size
-from dcos_bundle.client import STOP_AFTER_CHUNKS_VARIABLE, Connection, Registry
 from dcos_bundle.errors import RegistryError
 from ingest import pipeline, services, tasks
 from ingest.models import IngestJob, UploadSession
@@ -35,6 +35,7 @@ from tests.asset_server import content_for
 from tests.bundles import AssetSpec, make_bundle
 from tests.dcos_bundle.definitions import ORIGIN, write_definition
 from tests.processes import PROJECT_DIR
+from tests.streams import sha256_digest
 
 pytestmark = pytest.mark.usefixtures("registry")
 
@@ -479,10 +480,6 @@ def test_a_throttled_chunk_is_sent_again_after_retry_after_and_a_proxys_refusal_
 
 
 def test_the_upload_hash_takes_each_byte_once_whatever_order_pieces_come_in(tmp_path):
-    import hashlib
-
-    from dcos_bundle.client import _SequentialHash
-
     content = bytes(range(256)) * 40
     path = tmp_path / "bundle.dcos"
     path.write_bytes(content)
@@ -493,4 +490,4 @@ def test_the_upload_hash_takes_each_byte_once_whatever_order_pieces_come_in(tmp_
         hashed.update_at(1000, content[1000:3000])  # a resent chunk
         hashed.update_at(2500, content[2500:4000])  # overlapping what was hashed
         hashed.update_at(6000, content[6000:7000])  # after a gap: read again at the end
-        assert hashed.digest(len(content)) == "sha256:" + hashlib.sha256(content).hexdigest()
+        assert hashed.digest(len(content)) == sha256_digest(content)

@@ -20,6 +20,7 @@ from blobs.store import blob_store
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
 from packages_app.models import PackageVersion, VersionBlob
+from registry_site.celery import app as celery_app
 from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.processes import PROJECT_DIR, registry_env, stop, wait_until
@@ -32,8 +33,6 @@ MiB = 1024 * 1024
 @pytest.fixture
 def live_registry(postgres_database, live_server, settings, tmp_path, use_broker):
     """Web (the live server) and the settings a worker needs to share its database, broker and staging."""
-    from registry_site.celery import app as celery_app
-
     broker = redis_url()
     use_broker(broker)
     celery_app.control.purge()

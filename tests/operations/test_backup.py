@@ -21,6 +21,7 @@ from django.db import connection, models
 from django.db.models.functions import Cast
 from django.test import Client
 
+import operations.backup
 from access.models import ApiToken, AuditEvent, Cluster, ClusterPackageRule
 from blobs.models import Blob, StorageBackend
 from blobs.store import blob_store, ensure_backend_lock
@@ -28,6 +29,7 @@ from dcos_bundle.digests import digest_of
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
 from operations.backup import FORMAT_VERSION, NOT_INCLUDED, SECTIONS, catalogue_records, open_location, read_manifest
+from operations.gc import collect
 from operations.models import OperationRun
 from operations.verify import verify_blobs
 from packages_app.models import Package, PackageVersion, VersionBlob
@@ -281,9 +283,6 @@ def test_a_backup_taken_while_ingest_runs_is_consistent(client, tmp_path, postgr
 
 def test_gc_during_a_backup_keeps_the_blobs_of_its_snapshot(client, tmp_path, monkeypatch):
     """A version removed after the snapshot was read, then GC with no protection window: the backup is whole."""
-    import operations.backup
-    from operations.gc import collect
-
     removed = publish(client, tmp_path, "hello", "1.0.0", 1).manifest.assets[0].digest
     publish(client, tmp_path, "hello", "2.0.0", 2)
     gc_reports = []

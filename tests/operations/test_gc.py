@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from blobs.models import Blob
@@ -183,10 +185,6 @@ def test_the_gc_commands_json_is_all_its_output(tmp_path):
 def test_gc_racing_ingest_never_takes_a_blob_a_version_needs(client, tmp_path, registry, postgres_database):
     """Blob collection with no protection window runs in a loop while bundles are ingested: every published blob
     survives (claims and the Blob row lock alone keep them; staging and writes in progress are kept by the window)."""
-    import threading
-
-    from django.db import connection
-
     stop = threading.Event()
     rounds = []
 

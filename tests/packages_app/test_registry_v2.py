@@ -12,6 +12,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import docker
 import pytest
 from django.test import Client
 
@@ -479,8 +480,6 @@ def served_busybox(client, tmp_path, live_server):
 
 @pytest.mark.docker
 def test_dockerd_pulls_by_digest_and_runs_the_image(docker_client, served_busybox):
-    import docker
-
     host, repository, _, digest = served_busybox
     image = docker_client.images.pull(f"{host}/{repository}@{digest}")
     try:
@@ -496,8 +495,6 @@ def test_dockerd_pulls_by_digest_and_runs_the_image(docker_client, served_busybo
 
 @pytest.mark.docker
 def test_dockerd_pulls_a_docker_hub_image_under_both_its_names(docker_client, client, tmp_path, live_server):
-    import docker
-
     # The bundle names it as a Docker Hub official image: `busybox`, in the implied `library/` namespace.
     host, digest = serve_busybox(client, tmp_path / "bundle", live_server, "busybox:1.36")
     images = []
@@ -556,8 +553,6 @@ def test_skopeo_copies_a_docker_hub_image_under_both_its_names(client, tmp_path,
 
 @pytest.mark.docker
 def test_docker_logs_in_with_a_token_and_pulls_when_reads_need_one(docker_client, served_busybox, settings):
-    import docker
-
     settings.ANONYMOUS_READS = False
     host, repository, _, digest = served_busybox
     reference = f"{host}/{repository}@{digest}"

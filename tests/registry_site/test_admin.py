@@ -12,8 +12,10 @@ from django.urls import reverse
 
 from access.models import AuditEvent, Cluster
 from blobs.models import Blob, StorageBackend
+from blobs.store import ensure_backend_lock
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
+from operations.gc import collect
 from operations.models import OperationRun
 from packages_app.models import Package, PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
@@ -190,8 +192,6 @@ def test_a_job_failed_by_the_registry_keeps_its_bundle_and_a_retry_publishes_it(
 
 def test_gc_sweeps_the_kept_bundle_of_a_failed_job_only_after_the_protection_window(
         admin_client, registry, tmp_path, failing_once):
-    from operations.gc import collect
-
     staged = Path(upload(admin_client, bundle(tmp_path)).staging_path)
     assert collect().staged_files == [] and staged.exists()
     assert collect(protection=timedelta(0)).staged_files == [str(staged)] and not staged.exists()
@@ -348,9 +348,6 @@ def test_blob_pages_show_references_sorted_and_the_versions_using_them(admin_cli
 
 
 def test_storage_status_shows_the_lock_usage_free_disk_and_last_runs(admin_client, registry, tmp_path, settings):
-    from blobs.store import ensure_backend_lock
-    from operations.gc import collect
-
     upload(admin_client, bundle(tmp_path))
     ensure_backend_lock()
     collect()

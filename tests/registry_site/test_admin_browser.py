@@ -6,6 +6,11 @@ import os
 
 import pytest
 from django.urls import reverse
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from packages_app.models import PackageVersion
 from tests.registry_site.test_admin import bundle, upload
@@ -23,9 +28,6 @@ def browser():
     for program in (CHROMIUM, CHROMEDRIVER):
         if not os.access(program, os.X_OK):
             service_missing("Chromium", f"{program} is missing (Debian packages chromium and chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage"):
@@ -36,19 +38,12 @@ def browser():
 
 
 def wait_for(driver, selector: str):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
     return WebDriverWait(driver, TIMEOUT).until(expected_conditions.presence_of_element_located(
         (By.CSS_SELECTOR, selector)))
 
 
 def test_an_operator_logs_in_reads_a_job_and_removes_a_version(browser, live_server, client, tmp_path,
                                                                  django_user_model):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
     django_user_model.objects.create_superuser("operator", "operator@example.invalid", "a-test-password")
     job = upload(client, bundle(tmp_path, "1.0.0", seed=1))
     upload(client, bundle(tmp_path, "2.0.0", seed=2))

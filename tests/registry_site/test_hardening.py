@@ -11,6 +11,8 @@ from django.test import Client
 
 from access.models import Cluster
 from access.tokens import create_token
+from packages_app import catalogue_api
+from telemetry import metrics
 from tests.actors import TEST_ACTOR
 
 pytestmark = pytest.mark.usefixtures("registry")
@@ -35,8 +37,6 @@ def test_content_range_is_parsed_strictly(client, header):
 
 
 def test_a_failure_answers_a_sentence_not_a_stack_trace(settings, monkeypatch):
-    from packages_app import catalogue_api
-
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
@@ -60,8 +60,6 @@ def test_security_headers_and_cookies(client, admin_client, settings):
 
 
 def test_metrics_and_logs_name_the_cluster_a_request_was_made_for(client, caplog):
-    from telemetry import metrics
-
     client.post("/api/v1/clusters/", data={"name": "edge"}, content_type="application/json")
     token = create_token("edge reader", "read", Cluster.objects.get(name="edge"), actor=TEST_ACTOR)[1]
 

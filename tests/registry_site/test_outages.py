@@ -7,7 +7,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from django import db
 from django.test import Client
 
+from blobs.store import blob_store
+from ingest.models import IngestJob
 from packages_app import catalogue_api
+from tests.bundles import AssetSpec, make_bundle
 
 pytestmark = pytest.mark.django_db
 
@@ -44,10 +47,6 @@ def test_a_refusal_of_the_blob_store_is_still_the_registry_s_own_failure(monkeyp
 
 
 def test_a_job_that_failed_inside_the_registry_names_no_internal_endpoint(registry, client, tmp_path, monkeypatch):
-    from blobs.store import blob_store
-    from ingest.models import IngestJob
-    from tests.bundles import AssetSpec, make_bundle
-
     store = blob_store()
 
     def unreachable(*args, **kwargs):
