@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from django import db
 from django.test import Client
 
+from blobs.drivers import BlobStoreUnavailable
 from packages_app import catalogue_api
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +24,7 @@ def failing_with(monkeypatch, error: Exception):
 @pytest.mark.parametrize("error, component", [
     (db.OperationalError("could not connect to server: Connection refused (db.internal:5432)"), "database"),
     (db.InterfaceError("connection already closed"), "database"),
-    (EndpointConnectionError(endpoint_url="http://s3.internal:8333/bucket"), "blob store"),
-    (ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject"),
-     "blob store"),
+    (BlobStoreUnavailable("open"), "blob store"),
 ])
 def test_an_unreachable_service_answers_503_with_retry_after(monkeypatch, settings, error, component):
     settings.OUTAGE_RETRY_AFTER_SECONDS = 7
