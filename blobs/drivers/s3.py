@@ -123,7 +123,9 @@ class S3BlobStore(BlobStore):
                 connect_timeout=10,
                 signature_version="s3v4",
                 s3={"addressing_style": "path"},
-                retries={"mode": "standard", "max_attempts": 5},
+                # Attempts per request: boto3's own AWS_MAX_ATTEMPTS (default 3). Past them the store is
+                # unavailable, and what called it retries later (ingest tasks) or answers 503 (the web).
+                retries={"mode": "standard"},
             )
             # A private session: boto3's default session is not safe to share across threads.
             client = boto3.session.Session().client(
