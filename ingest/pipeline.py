@@ -110,6 +110,7 @@ def _job_errors(job: IngestJob, may_retry: bool):
         fail(job, error)
     except OUTAGES as error:
         if may_retry:
+            metrics.INGEST_OUTAGE_RETRIES.labels(unavailable_component(error)).inc()
             raise
         logger.warning("Ingest job %s gives up waiting for an outage to end", job.pk, exc_info=True)
         # A connection the outage broke is not reused to write the failure (a new one is opened).

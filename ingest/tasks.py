@@ -20,6 +20,7 @@ from blobs.outages import OUTAGES
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import pipeline
 from ingest.models import IngestJob
+from telemetry import metrics
 
 logger = logging.getLogger(__name__)
 BROKER_TIMEOUT_SECONDS = 3
@@ -115,6 +116,7 @@ def redispatch_jobs() -> int:
                        job.pk, job.state, job.stage,
                        "run" if pending.run else "finish" if pending.finish else f"{len(pending.layers)} layers")
         _send(str(job.pk), pending, job.run_task_id)
+        metrics.INGEST_TASKS_RESENT.inc()
         sent += 1
     return sent
 
