@@ -159,6 +159,13 @@ class OwnSeaweedFS:
     def stop(self) -> None:
         self._script("stop")
 
+    def kill(self) -> None:
+        """SIGKILL: gone at once, in the middle of whatever it was answering."""
+        pid = int((self.directory / "weed.pid").read_text())
+        os.killpg(pid, signal.SIGKILL)  # the script starts it as the leader of its own session
+        wait_until(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+                   .lower(), timeout=10, what="SeaweedFS to die", interval=0.1)
+
     @property
     def running(self) -> bool:
         return subprocess.run(["bash", "scripts/seaweedfs.sh", "status"], cwd=PROJECT_DIR, env=self.env,
