@@ -156,13 +156,19 @@ class OwnSeaweedFS:
     def start(self) -> None:
         self._script("start")
 
-    def stop(self) -> None:
-        self._script("stop")
-
     def kill(self) -> None:
         """SIGKILL: gone at once, in the middle of whatever it was answering."""
-        pid = int((self.directory / "weed.pid").read_text())
-        os.killpg(pid, signal.SIGKILL)  # the script starts it as the leader of its own session
+        pid_file = self.directory / "weed.pid"
+        try:
+            pid = int(pid_file.read_text())
+            # Ours only while it still runs weed (as the script checks): a pid may be reused.
+            if b"weed" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return
+            os.killpg(pid, signal.SIGKILL)  # the script starts it as the leader of its own session
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        finally:
+            pid_file.unlink(missing_ok=True)
         wait_until(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
                    .lower(), timeout=10, what="SeaweedFS to die", interval=0.1)
 
@@ -262,7 +268,7 @@ class Stack:
         for process in (self.worker, self.web):
             process.kill()
         self.redis.kill()
-        self.seaweedfs.stop()
+        self.seaweedfs.kill()
         self.postgres.destroy()
 
     def http(self) -> requests.Session:

@@ -126,6 +126,21 @@ def test_a_database_outage_during_the_layers_is_waited_out(stack, tmp_path):
     assert_blobs_whole(stack)
 
 
+def test_a_job_whose_end_could_not_be_written_goes_on_once_the_database_is_back(stack, tmp_path):
+    job_url = upload(stack, bundle(tmp_path, "database-away", [8 * MiB] * 4))
+    layers_under_way(stack, job_url)
+    logged_before = len(stack.worker_log())
+    stack.postgres.stop()
+    # Far longer than the tasks' retries (7 s of waiting): their last attempts cannot even write the job's failure.
+    time.sleep(20)
+    stack.postgres.start()
+    back = time.monotonic()
+    assert_succeeded_in_bound(stack, job_url)
+    assert time.monotonic() - back < JOB_BOUND_SECONDS
+    assert "waited too long for its next task; sending it again" in stack.worker_log()[logged_before:]
+    assert_blobs_whole(stack)
+
+
 def test_a_blob_store_outage_past_the_retries_fails_the_job_retryably_and_its_retry_succeeds(stack, tmp_path):
     job_url = upload(stack, bundle(tmp_path, "blob-store-down", [8 * MiB] * 4))
     layers_under_way(stack, job_url)
