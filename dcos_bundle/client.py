@@ -23,7 +23,8 @@ from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, sha256_hex
 from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
-# A refused (429) request is sent again after Retry-After, this many times.
+# A refused (429) request, or one the registry could not serve for a while (503 with Retry-After: its database,
+# blob store or task queue was away), is sent again after Retry-After, this many times.
 THROTTLE_RETRIES = 5
 MAX_RETRY_AFTER_SECONDS = 60
 # (connect, read): the registry answers a chunk once it is on disk, a commit once the job is queued.
@@ -168,7 +169,7 @@ class Registry:
             self._http.headers["Authorization"] = f"Bearer {connection.token}"
 
     def call(self, method: str, path: str, *, body: Callable[[], object] | None = None, **kwargs) -> requests.Response:
-        """One API request; ``body`` makes a fresh request body for every attempt (a throttled one is sent again)."""
+        """One API request; ``body`` makes a fresh request body for every attempt (a refused one may be sent again)."""
         retries = THROTTLE_RETRIES
         while True:
             try:
@@ -177,7 +178,8 @@ class Registry:
             except requests.RequestException as error:
                 raise RegistryError(ErrorCode.REGISTRY_UNREACHABLE, f"Cannot reach the registry at {self.url}: {error}",
                                   registry=self.url)
-            if response.status_code == 429 and retries:
+            passing = response.status_code == 429 or (response.status_code == 503 and "Retry-After" in response.headers)
+            if passing and retries:
                 retries -= 1
                 time.sleep(_retry_after(response))
                 continue

@@ -90,6 +90,8 @@ class ErrorCode(StrEnum):
     INSUFFICIENT_STORAGE = "insufficient_storage", HTTPStatus.INSUFFICIENT_STORAGE
     STORAGE_MIGRATION = "storage_migration", HTTPStatus.SERVICE_UNAVAILABLE
     STORAGE_MOVED = "storage_moved", HTTPStatus.SERVICE_UNAVAILABLE
+    # The task queue cannot be reached, so the bundle could not be handed to the workers; nothing was queued.
+    BROKER_UNAVAILABLE = "broker_unavailable", HTTPStatus.SERVICE_UNAVAILABLE
 
     # Jobs.
     JOB_NOT_FOUND = "job_not_found", HTTPStatus.NOT_FOUND

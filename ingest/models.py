@@ -65,6 +65,16 @@ class IngestJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Touched with every progress write; the reaper fails running jobs whose heartbeat stopped.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the job's next task was last sent to the workers; a lost one is sent again "
+                  "after INGEST_REDISPATCH_AFTER_SECONDS.",
+    )
+    run_task_id = models.CharField(
+        max_length=64, blank=True,
+        help_text="The run task that started the job: its retries and redeliveries go on with it, another copy "
+                  "of it does nothing.",
+    )
     package_version = models.ForeignKey(
         "packages_app.PackageVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="ingest_jobs"
     )

@@ -13,7 +13,7 @@ from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_stora
 from dcos_bundle.digests import HashingCopier
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.flags import parse_bool
-from ingest import services, staging
+from ingest import services, staging, tasks
 from ingest.models import IngestJob
 
 BUNDLE_FIELD = "bundle"
@@ -62,6 +62,7 @@ class StagingUploadHandler(FileUploadHandler):
 def staged_multipart_bundle(request, *, actor: Actor, replace: bool, expected_digest: str) -> IngestJob:
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
+    tasks.require_broker()
     with services.receiving_job(actor=actor, bundle_name="", replace=replace) as job:
         handler = StagingUploadHandler(request, Path(job.staging_path))
         request.upload_handlers = [handler]

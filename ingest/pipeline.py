@@ -11,6 +11,12 @@ Three kinds of task drive it (see ``tasks.py``, which sends the ``NextTasks`` ea
 A job that fails or is cancelled releases what it held: the blobs it claimed that no published
 version and no other unfinished job uses, and its staging file, unless the failure says nothing
 against the bundle (``RETRYABLE_ERRORS``): then the file stays for a retry, until GC sweeps it.
+
+An outage of the database or the blob store (``blobs.outages``) does not fail a job while its task
+may still retry: the step raises it, and the task runs again after a back-off. Only the last
+attempt fails the job (``service_unavailable``, which keeps the bundle for a retry). A task that
+was lost (a broker restarted empty, a worker killed) is sent again by ``tasks.redispatch_jobs``:
+``pending_tasks`` says which.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from dataclasses import dataclass
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from access.principals import check_may_publish
 from blobs.models import Blob
+from blobs.outages import OUTAGES, unavailable_component
 from blobs.store import blob_store
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import BlobRole
@@ -46,15 +53,20 @@ Stage = IngestJob.Stage
 UNFINISHED = IngestJob.UNFINISHED_STATES
 
 # Failures of the registry, not of the bundle: the same bundle may well succeed when retried.
-RETRYABLE_ERRORS = frozenset({ErrorCode.INTERNAL_ERROR, ErrorCode.WORKER_LOST, ErrorCode.BLOB_STORE_UNSTABLE})
+RETRYABLE_ERRORS = frozenset({ErrorCode.INTERNAL_ERROR, ErrorCode.WORKER_LOST, ErrorCode.BLOB_STORE_UNSTABLE,
+                              ErrorCode.SERVICE_UNAVAILABLE})
 
 
 @dataclass(frozen=True)
 class NextTasks:
-    """What a step leaves to other tasks (``tasks.py`` sends them): layers to verify, or the finish."""
+    """What a step leaves to other tasks (``tasks.py`` sends them): layers to verify, or the finish.
+
+    ``run``: the first step again, for a job whose run task was lost (see ``pending_tasks``).
+    """
 
     layers: tuple[str, ...] = ()
     finish: bool = False
+    run: bool = False
 
 
 NO_TASKS = NextTasks()
@@ -84,14 +96,29 @@ def _job_logs(job: IngestJob):
 
 
 @contextmanager
-def _job_errors(job: IngestJob):
-    """Turn whatever stops a stage into the job's end: failed with a reason, or released after a cancel."""
+def _job_errors(job: IngestJob, may_retry: bool):
+    """Turn whatever stops a stage into the job's end: failed with a reason, or released after a cancel.
+
+    An outage is raised to the task instead while it ``may_retry`` (the step is idempotent, so the
+    retry redoes it), and ends the job only on the last attempt.
+    """
     try:
         yield
     except JobCancelled:
         release(job)
     except RegistryError as error:
         fail(job, error)
+    except OUTAGES as error:
+        if may_retry:
+            metrics.INGEST_OUTAGE_RETRIES.labels(unavailable_component(error)).inc()
+            raise
+        logger.warning("Ingest job %s gives up waiting for an outage to end", job.pk, exc_info=True)
+        # A connection the outage broke is not reused to write the failure (a new one is opened).
+        close_old_connections()
+        component = unavailable_component(error)
+        fail(job, RegistryError(ErrorCode.SERVICE_UNAVAILABLE, f"The registry's {component} was unavailable for "
+                                "longer than the job waits for it. Retry the job: its bundle is kept."),
+             internal_cause=f"{type(error).__name__}: {error}; caused by {error.__cause__!r}")
     except Exception as error:  # every failure ends the job cleanly, and is logged whole
         logger.exception("Ingest job %s failed unexpectedly", job.pk)
         # The exception's text may name hosts, buckets or upload ids: the API never shows it, the admin does.
@@ -104,16 +131,20 @@ def _plan(job: IngestJob, reader: BundleReader) -> BundlePlan:
     return validate_bundle(reader, inspect_bundle(job.staging_path, inspect_limits()))
 
 
-def run(job_id) -> NextTasks:
-    """The first task: from the staged file to one verify task per layer."""
+def run(job_id, task_id: str = "", may_retry: bool = False) -> NextTasks:
+    """The first task: from the staged file to one verify task per layer.
+
+    The task that starts the job (``task_id``) runs it, also when it is retried or delivered again;
+    another copy of the task (the job was sent again while it waited) leaves it alone.
+    """
     now = timezone.now()
-    IngestJob.objects.filter(pk=job_id, state=IngestJob.State.QUEUED).update(
-        state=IngestJob.State.RUNNING, started_at=now, heartbeat_at=now
+    started = IngestJob.objects.filter(pk=job_id, state=IngestJob.State.QUEUED).update(
+        state=IngestJob.State.RUNNING, started_at=now, heartbeat_at=now, run_task_id=task_id
     )
     job = _running(job_id)
-    if job is None:
+    if job is None or (not started and job.run_task_id != task_id):
         return NO_TASKS
-    with _job_logs(job), _job_errors(job):
+    with _job_logs(job), _job_errors(job, may_retry):
         begin_stage(job, Stage.RECEIVE, job.bundle_size)
         job.bundle_digest = check_bundle_digest(job, StageProgress(job.pk, Stage.RECEIVE))
         IngestJob.objects.filter(pk=job.pk).update(bundle_digest=job.bundle_digest)
@@ -145,12 +176,12 @@ def run(job_id) -> NextTasks:
     return NO_TASKS
 
 
-def verify_layer(job_id, digest: str) -> NextTasks:
+def verify_layer(job_id, digest: str, may_retry: bool = False) -> NextTasks:
     """One layer: verified and stored in one pass; the last one hands the job over to ``finish``."""
     job = _running(job_id)
     if job is None:
         return NO_TASKS
-    with _job_logs(job), _job_errors(job):
+    with _job_logs(job), _job_errors(job, may_retry):
         claims = list(job.blobs.filter(role=BlobRole.LAYER, digest=digest))
         if claims and not all(claim.stored for claim in claims):
             first, *others = claims
@@ -183,12 +214,12 @@ def _hand_over(job: IngestJob) -> bool:
     return False
 
 
-def finish(job_id) -> None:
+def finish(job_id, may_retry: bool = False) -> None:
     """Store what is left (assets, image documents) and publish."""
     job = _running(job_id)
     if job is None:
         return
-    with _job_logs(job), _job_errors(job):
+    with _job_logs(job), _job_errors(job, may_retry):
         with BundleReader(job.staging_path) as reader:
             remaining = job.blobs.filter(stored=False).exclude(role=BlobRole.LAYER)
             begin_stage(job, Stage.STORE, sum(claim.size for claim in remaining))
@@ -202,6 +233,18 @@ def finish(job_id) -> None:
         _release_staging(job)
         JobBlob.objects.filter(job=job).delete()
         _succeeded()
+
+
+def pending_tasks(job: IngestJob) -> NextTasks:
+    """What a running job whose tasks were lost needs sent again to go on (every step is idempotent)."""
+    if job.stage in (Stage.STORE, Stage.PUBLISH):
+        return NextTasks(finish=True)
+    layers = job.blobs.filter(role=BlobRole.LAYER)
+    if job.stage == Stage.VERIFY_IMAGES and layers.exists():
+        unstored = sorted(set(layers.filter(stored=False).values_list("digest", flat=True)))
+        # Every layer stored, but the hand-over to finish was lost: any layer's task makes it.
+        return NextTasks(layers=tuple(unstored) or (layers.values_list("digest", flat=True).first(),))
+    return NextTasks(run=True)
 
 
 def _succeeded() -> None:
@@ -262,7 +305,11 @@ def _release_staging(job: IngestJob) -> None:
 
 
 def release(job: IngestJob, keep_staging: bool = False) -> None:
-    """Give back what an unsuccessful job held: the blobs only it needed, and its staging file unless kept."""
+    """Give back what an unsuccessful job held: the blobs only it needed, and its staging file unless kept.
+
+    Every step of it may be done twice, so a release cut short (the blob store went away) is
+    finished by running it again: see ``resume_release``.
+    """
     if not keep_staging:
         _release_staging(job)
     store = blob_store()
@@ -274,3 +321,9 @@ def release(job: IngestJob, keep_staging: bool = False) -> None:
                 if blob is not None:
                     blob.delete()
     JobBlob.objects.filter(job=job).delete()
+
+
+def resume_release(job: IngestJob) -> None:
+    """Finish the release of an ended job that still holds claims: an outage cut it short."""
+    retryable = job.state == IngestJob.State.FAILED and job.error_code in RETRYABLE_ERRORS
+    release(job, keep_staging=retryable)

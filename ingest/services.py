@@ -17,6 +17,7 @@ from typing import BinaryIO, Iterator
 from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import pre_delete
+from django.utils import timezone
 
 from access import audit
 from access.audit import Actor
@@ -54,8 +55,13 @@ def check_file_name(name: str) -> None:
 
 
 def _queue(job: IngestJob) -> IngestJob:
-    # The worker must find the job's row: send only once it is committed.
-    transaction.on_commit(lambda: tasks.run_ingest.delay(str(job.pk)))
+    """Hand the job to the workers once its row is committed (the worker must find it).
+
+    Callers check the broker first (``tasks.require_broker``); a send that fails all the same is
+    left to the re-dispatch, which goes by ``dispatched_at``.
+    """
+    IngestJob.objects.filter(pk=job.pk).update(dispatched_at=timezone.now())
+    transaction.on_commit(lambda: tasks.send_run(job.pk))
     return job
 
 
@@ -111,6 +117,7 @@ def receive_bundle(
         raise staging.too_large(declared_size)
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
+    tasks.require_broker()
     with receiving_job(actor=actor, bundle_name=bundle_name, replace=replace) as job:
         digest, size = staging.receive(stream, Path(job.staging_path), declared_size)
         check_declared_digest(digest, expected_digest)
@@ -193,6 +200,8 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
         raise RegistryError(ErrorCode.UPLOAD_INCOMPLETE, f"Upload {session.pk} has {session.offset} of its {session.size} "
                           "bytes; send the rest before committing.", offset=session.offset, size=session.size)
     refuse_uploads_while_storage_moves()
+    # Before the session is committed: refused, it can be committed again later.
+    tasks.require_broker()
     expected = expected_digest or session.expected_digest
     if session.expected_digest and expected != session.expected_digest:
         raise RegistryError(ErrorCode.UPLOAD_DIGEST_MISMATCH, f"The commit names {expected}, but the upload was opened for "
@@ -242,6 +251,7 @@ def retry_job(job: IngestJob, actor: Actor) -> IngestJob:
     Only failures of the registry keep the bundle (``pipeline.RETRYABLE_ERRORS``), and only until
     GC sweeps it; a bundle that was itself at fault would fail the same way again.
     """
+    tasks.require_broker()
     with transaction.atomic():
         job = IngestJob.objects.select_for_update().get(pk=job.pk)
         if job.state != IngestJob.State.FAILED:

@@ -12,9 +12,11 @@ bundles: every write answers 405 UNSUPPORTED.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.http import HttpResponse, JsonResponse
 from django.urls import path, re_path, register_converter
@@ -24,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from access.auth import presented_token, reader_of
 from access.clusters import Visibility
 from blobs.drivers import BlobNotFound
+from blobs.outages import OUTAGES, unavailable_component
 from blobs.store import blob_store
 from dcos_bundle.digests import InvalidDigest, parse_digest
 from packages_app.models import PackageVersion, PublishedImage, VersionBlob
@@ -31,6 +34,8 @@ from packages_app.models import PackageVersion, PublishedImage, VersionBlob
 from .blob_responses import blob_response
 from .conditional import precondition_response
 from .coordinates import docker_hub_names
+
+logger = logging.getLogger(__name__)
 
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
 API_VERSION = "registry/2.0"
@@ -120,6 +125,15 @@ def unauthorized(request):
     return refuse
 
 
+def unavailable(outage: Exception) -> JsonResponse:
+    """The database or the blob store is away: clients retry an UNAVAILABLE (503) pull."""
+    logger.warning("/v2 cannot answer: %s is unavailable", unavailable_component(outage), exc_info=True)
+    response = v2_error(503, "UNAVAILABLE", f"The registry's {unavailable_component(outage)} is unavailable; retry "
+                        "in a moment.")
+    response["Retry-After"] = str(settings.OUTAGE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def v2_endpoint(view):
     """GET and HEAD only, who reads (``request.reader``), the API version header on every answer, and no CSRF
     (clients have no cookies)."""
@@ -128,8 +142,11 @@ def v2_endpoint(view):
     @functools.wraps(view)
     def endpoint(request, *args, **kwargs):
         if request.method in ("GET", "HEAD"):
-            request.reader, response = reader_of(request, unauthorized(request))
-            response = response or view(request, *args, **kwargs)
+            try:
+                request.reader, response = reader_of(request, unauthorized(request))
+                response = response or view(request, *args, **kwargs)
+            except OUTAGES as outage:
+                response = unavailable(outage)
         else:
             response = v2_error(405, "UNSUPPORTED", READ_ONLY_MESSAGE, method=request.method)
             response["Allow"] = "GET, HEAD"

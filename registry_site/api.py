@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from botocore.exceptions import BotoCoreError, ClientError
-from django import db
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -14,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from access.auth import WWW_AUTHENTICATE
+from blobs.outages import unavailable_component
 from dcos_bundle.documents import parse_json
 from dcos_bundle.errors import ErrorCode, RegistryError
 
@@ -33,7 +32,12 @@ DRF_CODES = {
 
 def exception_handler(exc, context):
     if isinstance(exc, RegistryError):
-        headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if exc.status == status.HTTP_401_UNAUTHORIZED else None
+        headers = {}
+        if exc.status == status.HTTP_401_UNAUTHORIZED:
+            headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+        if exc.status == status.HTTP_503_SERVICE_UNAVAILABLE:
+            # Something the registry needs is away or busy for a while (the broker, a storage migration).
+            headers["Retry-After"] = str(settings.OUTAGE_RETRY_AFTER_SECONDS)
         return Response(exc.to_json(), status=exc.status, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -68,17 +72,6 @@ class LimitedJSONParser(JSONParser):
             raise RegistryError(ErrorCode.REQUEST_TOO_LARGE, f"A JSON request body may have at most {limit} bytes; upload "
                               "bundles to /api/v1/bundles/ or /api/v1/uploads/.", limit=limit)
         return parse_json(body, "The request body")
-
-
-def unavailable_component(error: BaseException | None) -> str | None:
-    """The service whose outage ``error`` shows (the database or the blob store), or None for any other failure."""
-    if isinstance(error, (db.OperationalError, db.InterfaceError)):
-        return "database"
-    if isinstance(error, BotoCoreError):  # no connection, timeouts: S3 did not answer
-        return "blob store"
-    if isinstance(error, ClientError) and error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-        return "blob store"
-    return None
 
 
 def server_error(request):

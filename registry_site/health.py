@@ -68,7 +68,9 @@ def run_check(check: Callable[[], dict]) -> dict:
         message, details = failure.args
         result = {"ok": False, "error": message, **details}
     except Exception as error:  # a readiness probe reports every failure, never raises
-        result = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        # For the operator: the driver's own error says where (BlobStoreUnavailable's message does not).
+        cause = f" ({type(error.__cause__).__name__}: {error.__cause__})" if error.__cause__ else ""
+        result = {"ok": False, "error": f"{type(error).__name__}: {error}{cause}"}
     result["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     return result
 

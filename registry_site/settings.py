@@ -229,8 +229,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# How often beat sends the ingest jobs' lost tasks again and reaps the stuck ones.
+INGEST_SWEEP_INTERVAL_SECONDS = env_int("INGEST_SWEEP_INTERVAL_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
-    "reap-stuck-ingest-jobs": {"task": "ingest.reap_stuck_jobs", "schedule": 60.0},
+    "redispatch-ingest-jobs": {"task": "ingest.redispatch_jobs", "schedule": float(INGEST_SWEEP_INTERVAL_SECONDS)},
+    "reap-stuck-ingest-jobs": {"task": "ingest.reap_stuck_jobs", "schedule": float(INGEST_SWEEP_INTERVAL_SECONDS)},
     "collect-garbage": {"task": "ingest.collect_garbage", "schedule": 6 * 3600.0},
 }
 # Garbage (unused blobs, abandoned staging and writes) younger than this is never collected.
@@ -240,6 +243,14 @@ MAINTENANCE_GUARD_SECONDS = env_int("MAINTENANCE_GUARD_SECONDS", 24 * 3600)
 
 # A running ingest job with no heartbeat for this long is failed by the reaper.
 INGEST_STUCK_AFTER_SECONDS = env_int("INGEST_STUCK_AFTER_SECONDS", 900)
+# A queued job not taken, or a running one without a heartbeat, for this long has its next task sent again
+# (a broker restarted without persistence loses tasks). Keep it above the outage retries' span (about 2 minutes).
+INGEST_REDISPATCH_AFTER_SECONDS = env_int("INGEST_REDISPATCH_AFTER_SECONDS", 300)
+# An outage of the database or the blob store makes an ingest task run again after 1, 2, 4, ... seconds, at most
+# INGEST_OUTAGE_BACKOFF_MAX_SECONDS apart (keep it below CELERY_VISIBILITY_TIMEOUT), this many times; only then
+# does it fail the job (service_unavailable, retryable). Defaults: 8 retries over about 2 minutes.
+INGEST_OUTAGE_RETRIES = env_int("INGEST_OUTAGE_RETRIES", 8)
+INGEST_OUTAGE_BACKOFF_MAX_SECONDS = env_int("INGEST_OUTAGE_BACKOFF_MAX_SECONDS", 30)
 
 # Uploads are staged here until their job finishes; web and workers must share it.
 STAGING_DIR = Path(os.environ.get("STAGING_DIR") or DATA_DIR / "staging").resolve()

@@ -37,6 +37,14 @@ INGEST_JOBS_FINISHED = Counter(
     "registry_ingest_jobs_finished", "Ingest jobs that ended, by outcome (succeeded, failed, cancelled) and error "
     "code (empty unless failed).", ["outcome", "error_code"],
 )
+INGEST_TASKS_RESENT = Counter(
+    "registry_ingest_tasks_resent", "Ingest jobs whose next task was sent again: it waited longer than "
+    "INGEST_REDISPATCH_AFTER_SECONDS (the broker lost it, or no worker took it).",
+)
+INGEST_OUTAGE_RETRIES = Counter(
+    "registry_ingest_outage_retries", "Ingest task attempts cut short by an outage, to be run again after a "
+    "back-off, by the component that was away (database, blob store).", ["component"],
+)
 BLOB_DEDUPLICATED_BYTES = Counter(
     "registry_blob_deduplicated_bytes", "Bytes of blobs ingest verified but did not write: the store held them already.",
 )

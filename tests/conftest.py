@@ -155,3 +155,40 @@ def client(operator_token):
 @pytest.fixture
 def anonymous_client():
     return Client()
+
+
+# Bounds of the fault tests' registry (tests/stack.py): short, so an outage is waited out, a lost task sent
+# again and a job ended within seconds instead of minutes.
+FAULT_SETTINGS = {
+    # Retries after 1, 2, 2 and 2 seconds: an outage of up to about 7 s is waited out.
+    "INGEST_OUTAGE_RETRIES": "4",
+    "INGEST_OUTAGE_BACKOFF_MAX_SECONDS": "2",
+    "INGEST_REDISPATCH_AFTER_SECONDS": "10",
+    "INGEST_SWEEP_INTERVAL_SECONDS": "1",
+    "INGEST_STUCK_AFTER_SECONDS": "60",
+    "CELERY_VISIBILITY_TIMEOUT": "60",
+    "INGEST_PROGRESS_INTERVAL": "0.2",
+    "OUTAGE_RETRY_AFTER_SECONDS": "3",
+    # One attempt per S3 request: the task's retries are what is under test.
+    "AWS_MAX_ATTEMPTS": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def own_stack(tmp_path_factory):
+    """A registry with its own PostgreSQL, Redis and SeaweedFS, which fault tests may stop and kill."""
+    from tests.stack import Stack
+
+    stack = Stack(tmp_path_factory.mktemp("stack"), FAULT_SETTINGS)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.destroy()
+
+
+@pytest.fixture
+def stack(own_stack):
+    """The fault tests' registry with every process and service running, whatever the last test stopped."""
+    own_stack.ensure_up()
+    return own_stack

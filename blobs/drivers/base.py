@@ -47,6 +47,19 @@ class SizeMismatch(BlobStoreError):
         self.actual = actual
 
 
+class BlobStoreUnavailable(BlobStoreError):
+    """The store did not answer (no connection, a timeout, a server error): the same call may work later.
+
+    The message names no host or bucket; the driver's own exception (the ``__cause__``) does, for the log.
+    """
+
+    code = "blob_store_unavailable"
+
+    def __init__(self, operation: str):
+        super().__init__(f"The blob store did not answer ({operation}).")
+        self.operation = operation
+
+
 class InvalidRange(BlobStoreError):
     code = "range_not_satisfiable"
 
@@ -93,8 +106,6 @@ class VerifyingCopier(HashingCopier):
         if expected_digest is not None and self.digest != expected_digest:
             raise DigestMismatch(expected_digest, self.digest, self.size)
         return BlobInfo(self.digest, self.size)
-
-
 
 
 class BlobStore(ABC):

@@ -21,7 +21,8 @@ from typing import BinaryIO, Iterator
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as EndpointConnectionFailed
 
 from dcos_bundle.digests import digest_of, parse_digest
 
@@ -29,6 +30,7 @@ from .base import (
     BlobInfo,
     BlobNotFound,
     BlobStore,
+    BlobStoreUnavailable,
     VerifyingCopier,
     check_range,
 )
@@ -45,6 +47,28 @@ def _is_not_found(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES
 
 
+def _is_outage(error: Exception) -> bool:
+    """Whether S3 did not answer (no connection, a timeout, a cut stream, a 5xx) rather than refuse the request.
+
+    Refusals (403, 404, a missing bucket) and configuration errors (no credentials) are not outages:
+    asking again would get the same answer.
+    """
+    if isinstance(error, ClientError):
+        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return isinstance(error, (EndpointConnectionFailed, HTTPClientError, IncompleteReadError))
+
+
+@contextlib.contextmanager
+def _outages_as_unavailable(operation: str):
+    """An outage of S3 raised as BlobStoreUnavailable, which callers retry later (also usable as a decorator)."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        if _is_outage(error):
+            raise BlobStoreUnavailable(operation) from error
+        raise
+
+
 class _BodyReader(io.RawIOBase):
     """Adapts a botocore StreamingBody to a standard raw stream (buffered by the caller)."""
 
@@ -55,7 +79,8 @@ class _BodyReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        return self._body.readinto(buffer)
+        with _outages_as_unavailable("read"):
+            return self._body.readinto(buffer)
 
     def close(self) -> None:
         if not self.closed:
@@ -94,9 +119,13 @@ class S3BlobStore(BlobStore):
         self._probe_prefix = f"{root}_probe/"
         if client is None:
             config = Config(
+                # An unreachable server is known within seconds, not the default minute per attempt.
+                connect_timeout=10,
                 signature_version="s3v4",
                 s3={"addressing_style": "path"},
-                retries={"mode": "standard", "max_attempts": 5},
+                # Attempts per request: boto3's own AWS_MAX_ATTEMPTS (default 3). Past them the store is
+                # unavailable, and what called it retries later (ingest tasks) or answers 503 (the web).
+                retries={"mode": "standard"},
             )
             # A private session: boto3's default session is not safe to share across threads.
             client = boto3.session.Session().client(
@@ -122,6 +151,7 @@ class S3BlobStore(BlobStore):
         hex_digest = parse_digest(digest)
         return f"{self._blob_prefix}{hex_digest[:2]}/{hex_digest}"
 
+    @_outages_as_unavailable("put")
     def put(self, stream, expected_digest=None, expected_size=None) -> BlobInfo:
         if expected_digest is not None:
             try:
@@ -220,6 +250,7 @@ class S3BlobStore(BlobStore):
             part[f"Checksum{PART_CHECKSUM}"] = response[f"Checksum{PART_CHECKSUM}"]
         return part
 
+    @_outages_as_unavailable("stat")
     def stat(self, digest: str) -> BlobInfo:
         key = self._key(digest)
         try:
@@ -230,6 +261,7 @@ class S3BlobStore(BlobStore):
             raise
         return BlobInfo(digest, response["ContentLength"])
 
+    @_outages_as_unavailable("open")
     def open(self, digest: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         size = self.stat(digest).size
         count = check_range(digest, size, offset, length)
@@ -247,6 +279,7 @@ class S3BlobStore(BlobStore):
             raise
         return io.BufferedReader(_BodyReader(response["Body"]))
 
+    @_outages_as_unavailable("delete")
     def delete(self, digest: str) -> bool:
         # DeleteObject succeeds whether or not the key exists, so ask first.
         if not self.exists(digest):
@@ -261,16 +294,18 @@ class S3BlobStore(BlobStore):
             Prefix=self._blob_prefix,
             PaginationConfig={"PageSize": self.list_page_size},
         )
-        for page in pages:
-            for item in page.get("Contents", []):
-                shard, _, name = item["Key"][len(self._blob_prefix) :].partition("/")
-                if _HEX_RE.fullmatch(name) and shard == name[:2]:
-                    yield BlobInfo(digest_of(name), item["Size"])
+        with _outages_as_unavailable("iter_blobs"):
+            for page in pages:
+                for item in page.get("Contents", []):
+                    shard, _, name = item["Key"][len(self._blob_prefix) :].partition("/")
+                    if _HEX_RE.fullmatch(name) and shard == name[:2]:
+                        yield BlobInfo(digest_of(name), item["Size"])
 
     def free_bytes(self) -> None:
         # A bucket has no capacity limit to report.
         return None
 
+    @_outages_as_unavailable("sweep_incomplete")
     def sweep_incomplete(self, older_than: float) -> int:
         removed = 0
         uploads = self._client.get_paginator("list_multipart_uploads")
@@ -290,6 +325,7 @@ class S3BlobStore(BlobStore):
                     removed += 1
         return removed
 
+    @_outages_as_unavailable("probe")
     def probe(self) -> None:
         key = f"{self._probe_prefix}{uuid.uuid4().hex}"
         payload = os.urandom(32)

@@ -10,11 +10,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.db.models import Count, Max, Sum
 from django.db.models.signals import post_delete, post_save
 
 from access.clusters import EVERYTHING, Visibility
+from blobs.outages import DATABASE_OUTAGES
 from dcos_bundle.digests import sha256_hex
 from packages_app.models import Package, PackageVersion
 
@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 # Rendered variants kept per process, by size: a catalogue of thousands of versions renders to tens of MB.
 VARIANT_CACHE_BYTES = 256 * 1024 * 1024
+# Requests whose last answer is remembered (a few hundred bytes each), for while the database is away.
+REMEMBERED_REQUESTS = 4096
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class RepoCache:
     repository for a minute anyway. Kept in process memory rather than in Django's cache: the values are
     megabytes. Variants are few (clients whose DC/OS versions let through the same packages share one)
     and their total size is capped, whatever DC/OS versions clients claim.
+
+    While the database is away, the last catalogue read is served, and each request that was answered
+    before gets what it got then (``served``): which cluster, DC/OS version and packages it resolved to
+    needs the database too.
     """
 
     def __init__(self):
@@ -51,6 +57,7 @@ class RepoCache:
         self._checked_at = float("-inf")
         self._entries: list[Entry] = []
         self._variants: OrderedDict[tuple, Rendered] = OrderedDict()
+        self._served: OrderedDict[tuple, tuple] = OrderedDict()
 
     @staticmethod
     def current_generation() -> tuple:
@@ -78,11 +85,12 @@ class RepoCache:
                 with self._lock:
                     self._generation, self._entries = generation, entries
                     self._variants.clear()
-        except DatabaseError:
+        except DATABASE_OUTAGES:
             if self._generation is None:
                 raise
-            # Clusters keep the packages they could see while the database is away.
-            logger.exception("/repo serves its last rendering: the database is unavailable")
+            # Clusters keep the packages they could see while the database is away; asked again in a while.
+            self._checked_at = time.monotonic()
+            logger.warning("/repo serves its last rendering: the database is unavailable", exc_info=True)
         with self._lock:
             return self._generation, self._entries
 
@@ -106,6 +114,26 @@ class RepoCache:
                     len(kept.body) + len(kept.gzipped) for kept in self._variants.values()) > VARIANT_CACHE_BYTES:
                 self._variants.popitem(last=False)
         return result
+
+    def served(self, request_key: tuple, repo_version: str, dcos: tuple[int, ...] | None,
+               visibility: Visibility = EVERYTHING) -> Rendered:
+        """``rendered``, remembered as the answer to ``request_key`` (who asked, and for what)."""
+        result = self.rendered(repo_version, dcos, visibility)
+        with self._lock:
+            self._served[request_key] = (repo_version, dcos, visibility)
+            self._served.move_to_end(request_key)
+            if len(self._served) > REMEMBERED_REQUESTS:
+                self._served.popitem(last=False)
+        return result
+
+    def served_before(self, request_key: tuple) -> tuple[str, Rendered] | None:
+        """What ``request_key`` was last answered with, from the catalogue at hand; None if it never was."""
+        with self._lock:
+            remembered = self._served.get(request_key)
+        if remembered is None:
+            return None
+        repo_version, dcos, visibility = remembered
+        return repo_version, self.rendered(repo_version, dcos, visibility)
 
 
 repo_cache = RepoCache()

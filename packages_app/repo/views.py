@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 
-from django.db import DatabaseError
+from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.http import require_safe
 
 from access.auth import WWW_AUTHENTICATE, acting_for, reader_of
 from access.clusters import EVERYTHING, Visibility, dcos_version_of, find_cluster, visibility_of
+from blobs.outages import DATABASE_OUTAGES
 from dcos_bundle.errors import RegistryError
 
 from . import cache
@@ -41,7 +44,37 @@ def _refuse(status: int, code: str, message: str) -> HttpResponse:
     return response
 
 
+def _request_key(request) -> tuple:
+    """Who asks (their credentials, hashed) for which repository, and what they take: what decides the answer."""
+    credentials = request.headers.get("Authorization", "")
+    return (request.path, hashlib.sha256(credentials.encode()).hexdigest() if credentials else "",
+            request.headers.get("Accept", ""), request.headers.get("User-Agent", ""))
+
+
+def _last_answer_while_the_database_is_away(view):
+    """While the database is away, a request is answered as it was last time: Cosmos fails every request for
+    packages if one of its repositories fails. A request never answered before gets 503 and Retry-After."""
+
+    @functools.wraps(view)
+    def serve(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except DATABASE_OUTAGES:
+            served = cache.repo_cache.served_before(_request_key(request))
+            if served is None:
+                logger.warning("/repo cannot read the catalogue, and has not answered this request before",
+                               exc_info=True)
+                response = _error(503, "ServiceUnavailable", "The package catalogue is unavailable; try again shortly.")
+                response["Retry-After"] = str(settings.OUTAGE_RETRY_AFTER_SECONDS)
+                return response
+            logger.warning("/repo answers as it did last time: the database is unavailable")
+            return _respond(request, *served)
+
+    return serve
+
+
 @require_safe
+@_last_answer_while_the_database_is_away
 def repo(request):
     """The whole catalogue (the default cluster's repository); a cluster's token gets its cluster's."""
     reader, refused = reader_of(request, _refuse)
@@ -53,6 +86,7 @@ def repo(request):
 
 
 @require_safe
+@_last_answer_while_the_database_is_away
 def cluster_repo(request, name: str):
     """What one cluster may see; its configured DC/OS version, when set, wins over what its Cosmos reports.
 
@@ -86,12 +120,11 @@ def _serve(request, dcos: tuple[int, ...] | None, visibility: Visibility):
             specified=request.headers.get("Accept", ""), available=available)
         response["Vary"] = VARY
         return response
-    try:
-        rendered = cache.repo_cache.rendered(repo_version, dcos, visibility)
-    except DatabaseError:
-        logger.exception("/repo cannot read the catalogue")
-        return _error(503, "ServiceUnavailable", "The package catalogue is unavailable; try again shortly.")
+    return _respond(request, repo_version, cache.repo_cache.served(_request_key(request), repo_version, dcos,
+                                                                   visibility))
 
+
+def _respond(request, repo_version: str, rendered: cache.Rendered) -> HttpResponse:
     compressed = gzip_accepted(request.headers.get("Accept-Encoding"))
     # Strong ETags name one representation: the gzip one has its own.
     etag = rendered.etag[:-1] + '-gzip"' if compressed else rendered.etag

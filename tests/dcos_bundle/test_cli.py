@@ -479,6 +479,21 @@ def test_a_throttled_chunk_is_sent_again_after_retry_after_and_a_proxys_refusal_
     assert refused.value.message == f"PUT {scripted_registry}/api/v1/uploads/s/ answered 413 Request Entity Too Large."
 
 
+def test_a_chunk_the_registry_could_not_take_for_an_outage_is_sent_again(scripted_registry, tmp_path):
+    bundle = tmp_path / "x.dcos"
+    bundle.write_bytes(b"0123456789")
+    outage = json.dumps({"code": "service_unavailable", "message": "Away.", "details": {}}).encode()
+    # A 503 without Retry-After is no promise that it passes (a proxy's): it ends the command.
+    ScriptedRegistry.script = [(503, {"Retry-After": "0"}, outage), (200, {}, b'{"offset": 6}'), (503, {}, outage)]
+    registry = Registry(Connection(scripted_registry, "dcr_x_y"))
+    with open(bundle, "rb") as file:
+        assert registry.put_chunk("s", file, 2, 4, 10, lambda position, data: None) == 6
+        with pytest.raises(RegistryError) as refused:
+            registry.put_chunk("s", file, 6, 4, 10, lambda position, data: None)
+    assert ScriptedRegistry.bodies == [b"2345", b"2345", b"6789"]
+    assert (refused.value.code, refused.value.status) == ("service_unavailable", 503)
+
+
 def test_the_upload_hash_takes_each_byte_once_whatever_order_pieces_come_in(tmp_path):
     content = bytes(range(256)) * 40
     path = tmp_path / "bundle.dcos"

@@ -190,6 +190,32 @@ def test_unsatisfiable_range_answers_416(client, hello, registry, header):
     assert error["detail"] == {"digest": layer, "size": size}
 
 
+def test_an_outage_answers_unavailable_with_retry_after(client, hello, registry, monkeypatch, settings):
+    from django.db import OperationalError
+
+    from blobs.drivers import BlobStoreUnavailable
+    from packages_app import registry_v2
+
+    settings.OUTAGE_RETRY_AFTER_SECONDS = 7
+
+    def blob_store_away(*args, **kwargs):
+        raise BlobStoreUnavailable("open")
+
+    monkeypatch.setattr(registry, "open", blob_store_away)
+    for path in (f"/v2/example/hello/blobs/{hello['layers'][0]}", "/v2/example/hello/manifests/1.0.0"):
+        response = v2(client, path)
+        assert "blob store is unavailable" in error_of(response, 503, "UNAVAILABLE")["message"]
+        assert response["Retry-After"] == "7"
+
+    def database_away(*args, **kwargs):
+        raise OperationalError("connection to server at db.internal failed")
+
+    monkeypatch.setattr(registry_v2, "repository_images", database_away)
+    response = v2(client, "/v2/example/hello/tags/list")
+    assert "database is unavailable" in error_of(response, 503, "UNAVAILABLE")["message"]
+    assert b"db.internal" not in response.content
+
+
 def test_references_name_repositories_as_docker_does(client, tmp_path):
     publish(client, tmp_path / "b", images=[
         ImageSpec("web", "nginx:1.25", [1000]),

@@ -96,5 +96,20 @@ def test_missing_s3_bucket_makes_the_registry_unready(client, s3_storage, settin
     assert "NoSuchBucket" in response.json()["checks"]["blob_store"]["error"]
 
 
+@pytest.mark.django_db
+@pytest.mark.s3
+def test_an_s3_server_that_does_not_answer_is_named_for_the_operator(client, s3_storage, settings, monkeypatch):
+    from tests.processes import free_port
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
+    blob_store.cache_clear()
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    error = response.json()["checks"]["blob_store"]["error"]
+    assert error.startswith("BlobStoreUnavailable: The blob store did not answer (probe). (EndpointConnectionError: ")
+    assert settings.S3_ENDPOINT_URL in error
+
+
 def test_readiness_refuses_writes(client):
     assert client.post("/health/ready").status_code == 405
