@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -163,10 +164,11 @@ def test_a_50_mb_upload_that_is_no_zip_is_answered_before_its_body_is_sent(web_s
         "POST", "/api/v1/bundles/", token, length, f"multipart/form-data; boundary={BOUNDARY}"), head)
     assert (status, error["code"]) == (400, "not_a_zip")
 
-    session = json.loads(manage("shell", "--verbosity", "0", "-c",
-                                f"import json; from ingest.models import UploadSession; "
-                                f"print(json.dumps(str(UploadSession.objects.create(size={BIG}).pk)))",
-                                env=web_server["env"]).stdout)
+    # Opened by the same token: an upload session belongs to the caller that opened it.
+    opened = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/uploads/", data=json.dumps({"size": BIG}).encode(),
+                                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(opened, timeout=30) as answer:
+        session = json.load(answer)["id"]
     status, error = send_partly(port, request_head(
         "PUT", f"/api/v1/uploads/{session}/", token, BIG, "application/octet-stream",
         Content_Range=f"bytes 0-{BIG - 1}/{BIG}"), first)

@@ -153,8 +153,9 @@ def test_a_blob_store_outage_past_the_retries_fails_the_job_retryably_and_its_re
     # The release the outage cut short is finished by the reaper: no claim is left.
     claims = f"from ingest.models import JobBlob; print(JobBlob.objects.filter(job_id='{job['id']}').count())"
     wait_until(lambda: shell(stack, claims) == "0", timeout=30, what="the reaper to finish the release", interval=1)
-    retried = shell(stack, "from ingest.models import IngestJob; from ingest.services import retry_job; "
-                           f"print(retry_job(IngestJob.objects.get(pk='{job['id']}')).pk)")
+    retried = shell(stack, "from access.auth import OPERATOR; from ingest.models import IngestJob; "
+                           "from ingest.services import retry_job; "
+                           f"print(retry_job(IngestJob.objects.get(pk='{job['id']}'), OPERATOR.actor()).pk)")
     assert_succeeded_in_bound(stack, f"{stack.url}/api/v1/jobs/{retried}/")
     assert_blobs_whole(stack)
 

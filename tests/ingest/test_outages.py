@@ -17,6 +17,7 @@ from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest import pipeline, services, tasks
 from ingest.models import IngestJob, JobBlob, UploadSession
 from packages_app.models import VersionBlob
+from tests.actors import TEST_ACTOR
 from tests.bundles import ImageSpec, make_bundle
 from tests.factories import BlobFactory, IngestJobFactory, JobBlobFactory, VersionBlobFactory
 from tests.processes import free_port
@@ -78,7 +79,7 @@ def test_an_outage_that_outlasts_the_retries_fails_the_job_retryably(client, tmp
     assert len(calls) == tasks.verify_layer.max_retries + 1
 
     monkeypatch.setattr(registry, "put", real_put)
-    retried = services.retry_job(IngestJob.objects.get(pk=job["id"]))
+    retried = services.retry_job(IngestJob.objects.get(pk=job["id"]), TEST_ACTOR)
     retried.refresh_from_db()
     assert retried.state == "succeeded", retried.error_message
     assert_nothing_left_over(registry)
@@ -98,7 +99,7 @@ def test_a_release_the_blob_store_cut_short_is_finished_by_the_reaper(registry, 
     with monkeypatch.context() as outage:
         outage.setattr(registry, "delete", failing_first(registry.delete, 10**6, BlobStoreUnavailable("delete"))[0])
         with pytest.raises(BlobStoreUnavailable):
-            services.cancel_job(job)
+            services.cancel_job(job, TEST_ACTOR)
     job.refresh_from_db()
     assert job.state == "cancelled" and job.blobs.exists()
 
