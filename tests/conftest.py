@@ -18,6 +18,7 @@ from registry_site.celery import app as celery_app
 from tests.actors import TEST_ACTOR
 from tests.asset_server import AssetServer
 from tests.services import s3_connection, service_missing
+from tests.stack import Stack
 
 
 # The registry's programs keep a generated key in the data directory before Django reads the settings
@@ -177,8 +178,6 @@ FAULT_SETTINGS = {
 @pytest.fixture(scope="session")
 def own_stack(tmp_path_factory):
     """A registry with its own PostgreSQL, Redis and SeaweedFS, which fault tests may stop and kill."""
-    from tests.stack import Stack
-
     stack = Stack(tmp_path_factory.mktemp("stack"), FAULT_SETTINGS)
     try:
         stack.start()

@@ -17,6 +17,7 @@ from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest import pipeline, services, tasks
 from ingest.models import IngestJob, JobBlob, UploadSession
 from packages_app.models import VersionBlob
+from registry_site.celery import app as celery_app
 from tests.actors import TEST_ACTOR
 from tests.bundles import ImageSpec, make_bundle
 from tests.factories import BlobFactory, IngestJobFactory, JobBlobFactory, VersionBlobFactory
@@ -125,8 +126,6 @@ def test_the_reaper_keeps_the_bundle_of_a_retryable_failure_and_the_blobs_a_vers
 @pytest.fixture
 def broker_down(use_broker):
     """The broker is unreachable and tasks really go to it (not run in-process)."""
-    from registry_site.celery import app as celery_app
-
     use_broker(f"redis://127.0.0.1:{free_port()}/0")
     celery_app.conf.task_always_eager = False
 
@@ -155,8 +154,6 @@ def test_a_commit_the_broker_cannot_take_is_refused_and_can_be_made_again(client
     assert UploadSession.objects.get(pk=session["id"]).state == "open"
     assert IngestJob.objects.count() == 0
 
-    from registry_site.celery import app as celery_app
-
     use_broker(redis_url())
     celery_app.conf.task_always_eager = True
     response = client.post(session["url"] + "commit/", {}, content_type="application/json")
@@ -177,8 +174,6 @@ def test_a_send_that_fails_after_the_commit_is_left_to_the_redispatch(client, tm
     assert response.status_code == 202
     job = IngestJob.objects.get()
     assert job.state == "queued" and job.dispatched_at is not None
-
-    from registry_site.celery import app as celery_app
 
     celery_app.conf.task_always_eager = True
     settings.INGEST_REDISPATCH_AFTER_SECONDS = 0

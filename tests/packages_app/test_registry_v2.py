@@ -14,10 +14,12 @@ from pathlib import Path
 
 import docker
 import pytest
+from django.db import OperationalError
 from django.test import Client
 
 from access.models import Cluster
 from access.tokens import create_token
+from blobs.drivers import BlobStoreUnavailable
 from dcos_bundle.format import (
     BUNDLE_MEDIA_TYPE,
     MANIFEST_MEMBER,
@@ -30,6 +32,7 @@ from dcos_bundle.format import (
 )
 from dcos_bundle.oci import ImageSet, spool_layer
 from dcos_bundle.writer import BundleWriter
+from packages_app import registry_v2
 from packages_app.models import PackageVersion
 from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, ImageSpec, make_bundle, package_metadata
@@ -191,11 +194,6 @@ def test_unsatisfiable_range_answers_416(client, hello, registry, header):
 
 
 def test_an_outage_answers_unavailable_with_retry_after(client, hello, registry, monkeypatch, settings):
-    from django.db import OperationalError
-
-    from blobs.drivers import BlobStoreUnavailable
-    from packages_app import registry_v2
-
     settings.OUTAGE_RETRY_AFTER_SECONDS = 7
 
     def blob_store_away(*args, **kwargs):

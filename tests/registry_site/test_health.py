@@ -1,6 +1,7 @@
 import pytest
 
 from blobs.store import blob_store
+from tests.processes import free_port
 from tests.services import redis_url
 
 
@@ -99,8 +100,6 @@ def test_missing_s3_bucket_makes_the_registry_unready(client, s3_storage, settin
 @pytest.mark.django_db
 @pytest.mark.s3
 def test_an_s3_server_that_does_not_answer_is_named_for_the_operator(client, s3_storage, settings, monkeypatch):
-    from tests.processes import free_port
-
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
     blob_store.cache_clear()

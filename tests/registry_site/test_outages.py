@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from botocore.exceptions import ClientError, EndpointConnectionError
 from django import db
 from django.test import Client
 
 from blobs.drivers import BlobStoreUnavailable
 from blobs.store import blob_store
+from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest.models import IngestJob
 from packages_app import catalogue_api
-from tests.bundles import AssetSpec, make_bundle
+from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -70,9 +72,6 @@ COSMOS = {"Accept": ",".join(f"application/vnd.dcos.universe.repo+json;charset=u
 
 
 def publish(stack, tmp_path, name: str):
-    from dcos_bundle.format import BUNDLE_MEDIA_TYPE
-    from tests.bundles import ImageSpec, make_bundle
-
     built = make_bundle(tmp_path / name, name=name, images=[ImageSpec("server", f"example/{name}:1", [300_000])])
     response = stack.http().post(f"{stack.url}/api/v1/bundles/", data=built.path.read_bytes(), timeout=60,
                                  headers={"Content-Type": BUNDLE_MEDIA_TYPE})
@@ -89,8 +88,6 @@ def assert_unavailable(response, retry_after: str = "3") -> None:
 
 @pytest.mark.slow
 def test_with_its_database_stopped_the_api_answers_503_and_each_repository_its_last_answer(stack, tmp_path):
-    import requests
-
     publish(stack, tmp_path, "seen-by-edge")
     publish(stack, tmp_path, "seen-by-all")
     http = stack.http()
@@ -127,8 +124,6 @@ def test_with_its_database_stopped_the_api_answers_503_and_each_repository_its_l
 
 @pytest.mark.slow
 def test_with_its_blob_store_stopped_downloads_answer_503(stack, tmp_path):
-    import requests
-
     publish(stack, tmp_path, "downloads")
     [package] = [package for package in requests.get(f"{stack.url}/repo", headers=COSMOS, timeout=10).json()["packages"]
                  if package["name"] == "downloads"]
