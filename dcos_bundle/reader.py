@@ -8,6 +8,7 @@ ingest pipeline's inspect stage; this module trusts the ZIP structure and checks
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,12 +108,13 @@ def reference_of(entry: dict) -> str | None:
 
 
 class BundleReader:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, bundle: str | Path | BinaryIO):
+        """``bundle``: a path, or a seekable file (which closing the reader leaves open)."""
+        name = Path(bundle).name if isinstance(bundle, (str, os.PathLike)) else "The bundle"
         try:
-            self._zip = zipfile.ZipFile(self.path)
+            self._zip = zipfile.ZipFile(bundle)
         except (zipfile.BadZipFile, OSError) as error:
-            raise RegistryError(ErrorCode.NOT_A_ZIP, f"{self.path.name} is not a ZIP file: {error}.") from None
+            raise RegistryError(ErrorCode.NOT_A_ZIP, f"{name} is not a ZIP file: {error}.") from None
         self._names = set(self._zip.namelist())
 
     def __enter__(self) -> BundleReader:

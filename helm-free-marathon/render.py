@@ -71,12 +71,6 @@ def _text(text: str) -> str:
     return text
 
 
-def _absolute_path(text: str) -> str:
-    if not text.startswith("/"):
-        raise ValueError
-    return text
-
-
 def _metrics_access(text: str) -> str:
     if text not in ("network", "token", "open"):
         raise ValueError
@@ -127,8 +121,6 @@ PLACEHOLDERS: dict[str, Placeholder] = {
     "s3_endpoint_url": Placeholder("S3_ENDPOINT_URL of an S3-compatible server; empty for AWS", _optional_http_url,
                                    "an http(s):// URL or empty"),
     "s3_region": Placeholder("S3_REGION", _text, "a region name"),
-    "staging_host_path": Placeholder("S3 variant: a directory of a file system every agent mounts (web and workers "
-                                     "share staging)", _absolute_path, "an absolute path"),
     "secret_key_secret": Placeholder("DC/OS secret holding SECRET_KEY", _text, "a secret path"),
     "database_url_secret": Placeholder("DC/OS secret holding DATABASE_URL (with its password)", _text, "a secret path"),
     "postgres_password_secret": Placeholder("DC/OS secret holding the PostgreSQL password", _text, "a secret path"),

@@ -136,7 +136,7 @@ class JobBlob(models.Model):
 
 
 class UploadSession(models.Model):
-    """A resumable upload: chunks are appended to a staging file until it is committed."""
+    """A resumable upload: chunks are appended to its staged bundle until it is committed."""
 
     class State(models.TextChoices):
         OPEN = "open"
@@ -158,6 +158,11 @@ class UploadSession(models.Model):
                                   "(with unrestricted admins) that may use it.")
     cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                 help_text="The cluster of the token that opened the upload.")
+    # Staged in S3 (ingest.staging.ObjectStaging): the multipart upload the chunks go to, the parts sent so
+    # far ({PartNumber, ETag, checksum, Size}) and where the tail objects (bytes not yet in a part) start.
+    staged_upload_id = models.CharField(max_length=1024, blank=True)
+    staged_parts = models.JSONField(default=list, blank=True)
+    staged_tail = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"upload {self.id} ({self.offset}/{self.size})"

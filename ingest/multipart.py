@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
@@ -20,11 +18,11 @@ BUNDLE_FIELD = "bundle"
 
 
 class StagingUploadHandler(FileUploadHandler):
-    """Writes the ``bundle`` file field to its staging path as it arrives, hashing it."""
+    """Writes the ``bundle`` file field to its staged location as it arrives, hashing it."""
 
-    def __init__(self, request, path):
+    def __init__(self, request, location: str):
         super().__init__(request)
-        self.path = path
+        self.location = location
         self.staged: UploadedFile | None = None
         self._file = None
 
@@ -32,8 +30,7 @@ class StagingUploadHandler(FileUploadHandler):
         super().new_file(field_name, file_name, *args, **kwargs)
         if field_name != BUNDLE_FIELD or self.staged is not None or self._file is not None:
             raise RegistryError(ErrorCode.INVALID_REQUEST, f"Send exactly one file, in the form field {BUNDLE_FIELD!r}.")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "wb")
+        self._file = staging.writer(self.location)
         self._copier = HashingCopier()
         self._head = b""
 
@@ -49,14 +46,17 @@ class StagingUploadHandler(FileUploadHandler):
         return None
 
     def file_complete(self, file_size):
-        self._file.close()
+        self._file.commit()
+        self._file = None
         self.staged = UploadedFile(name=self.file_name, size=self._copier.size)
         self.staged.digest = self._copier.digest
         return self.staged
 
     def close(self) -> None:
+        """Give up a file the form did not finish (the job's removal deletes a finished one)."""
         if self._file is not None:
-            self._file.close()
+            self._file.abort()
+            self._file = None
 
 
 def staged_multipart_bundle(request, *, actor: Actor, replace: bool, expected_digest: str) -> IngestJob:
@@ -64,7 +64,7 @@ def staged_multipart_bundle(request, *, actor: Actor, replace: bool, expected_di
     refuse_uploads_when_disk_low()
     tasks.require_broker()
     with services.receiving_job(actor=actor, bundle_name="", replace=replace) as job:
-        handler = StagingUploadHandler(request, Path(job.staging_path))
+        handler = StagingUploadHandler(request, job.staging_path)
         request.upload_handlers = [handler]
         try:
             request.FILES  # parses the form, streaming the file through the handler

@@ -9,7 +9,7 @@ Three kinds of task drive it (see ``tasks.py``, which sends the ``NextTasks`` ea
 - ``finish``: store the assets and image documents, then publish in one transaction.
 
 A job that fails or is cancelled releases what it held: the blobs it claimed that no published
-version and no other unfinished job uses, and its staging file, unless the failure says nothing
+version and no other unfinished job uses, and its staged bundle, unless the failure says nothing
 against the bundle (``RETRYABLE_ERRORS``): then the file stays for a retry, until GC sweeps it.
 
 An outage of the database or the blob store (``blobs.outages``) does not fail a job while its task
@@ -127,8 +127,8 @@ def _job_errors(job: IngestJob, may_retry: bool):
                                 "bundle is kept."), internal_cause=f"{type(error).__name__}: {error}")
 
 
-def _plan(job: IngestJob, reader: BundleReader) -> BundlePlan:
-    return validate_bundle(reader, inspect_bundle(job.staging_path, inspect_limits()))
+def _plan(bundle, reader: BundleReader) -> BundlePlan:
+    return validate_bundle(reader, inspect_bundle(bundle, inspect_limits()))
 
 
 def run(job_id, task_id: str = "", may_retry: bool = False) -> NextTasks:
@@ -144,18 +144,18 @@ def run(job_id, task_id: str = "", may_retry: bool = False) -> NextTasks:
     job = _running(job_id)
     if job is None or (not started and job.run_task_id != task_id):
         return NO_TASKS
-    with _job_logs(job), _job_errors(job, may_retry):
+    with _job_logs(job), _job_errors(job, may_retry), staging.open_bundle(job.staging_path) as bundle:
         begin_stage(job, Stage.RECEIVE, job.bundle_size)
-        job.bundle_digest = check_bundle_digest(job, StageProgress(job.pk, Stage.RECEIVE))
+        job.bundle_digest = check_bundle_digest(job, bundle, StageProgress(job.pk, Stage.RECEIVE))
         IngestJob.objects.filter(pk=job.pk).update(bundle_digest=job.bundle_digest)
         end_stage(job, Stage.RECEIVE)
         metrics.INGEST_BUNDLE_BYTES.inc(job.bundle_size)
 
         begin_stage(job, Stage.INSPECT, job.bundle_size)
-        inventory = inspect_bundle(job.staging_path, inspect_limits())
+        inventory = inspect_bundle(bundle, inspect_limits())
         end_stage(job, Stage.INSPECT)
 
-        with BundleReader(job.staging_path) as reader:
+        with BundleReader(bundle) as reader:
             begin_stage(job, Stage.VALIDATE)
             plan = validate_bundle(reader, inventory)
             IngestJob.objects.filter(pk=job.pk).update(package_name=plan.name, version=plan.version)
@@ -185,7 +185,7 @@ def verify_layer(job_id, digest: str, may_retry: bool = False) -> NextTasks:
         claims = list(job.blobs.filter(role=BlobRole.LAYER, digest=digest))
         if claims and not all(claim.stored for claim in claims):
             first, *others = claims
-            with BundleReader(job.staging_path) as reader:
+            with staging.open_bundle(job.staging_path) as bundle, BundleReader(bundle) as reader:
                 verify_and_store_layer(first, reader, blob_store(), StageProgress(job.pk, Stage.VERIFY_IMAGES))
             # The same layer in several images: every config must declare the same diff_id.
             for other in others:
@@ -220,14 +220,14 @@ def finish(job_id, may_retry: bool = False) -> None:
     if job is None:
         return
     with _job_logs(job), _job_errors(job, may_retry):
-        with BundleReader(job.staging_path) as reader:
+        with staging.open_bundle(job.staging_path) as bundle, BundleReader(bundle) as reader:
             remaining = job.blobs.filter(stored=False).exclude(role=BlobRole.LAYER)
             begin_stage(job, Stage.STORE, sum(claim.size for claim in remaining))
             store_documents_and_assets(job, reader, blob_store(), StageProgress(job.pk, Stage.STORE))
             end_stage(job, Stage.STORE)
 
             begin_stage(job, Stage.PUBLISH)
-            plan = _plan(job, reader)
+            plan = _plan(bundle, reader)
         publish(job, plan)
         end_stage(job, Stage.PUBLISH)
         _release_staging(job)

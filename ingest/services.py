@@ -6,12 +6,9 @@ the caller names.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from django.conf import settings
@@ -73,14 +70,14 @@ def _created_by(actor: Actor) -> dict:
 @contextmanager
 def receiving_job(*, actor: Actor, bundle_name: str, replace: bool,
                   expected_digest: str = "") -> Iterator[IngestJob]:
-    """A job of ``actor`` that owns its staging file from the first byte (so GC leaves it alone).
+    """A job of ``actor`` that owns its staged bundle from the first byte (so GC leaves it alone).
 
-    If receiving fails, the job and the file are gone again; until ``queue`` it is "queued"
+    If receiving fails, the job and the bundle are gone again; until ``queue`` it is "queued"
     with no size, which the reaper ends if the web process died mid-upload.
     """
     job_id = uuid.uuid4()
     job = IngestJob.objects.create(id=job_id, bundle_name=bundle_name, replace=replace, expected_digest=expected_digest,
-                                   staging_path=str(staging.bundle_path(job_id)), **_created_by(actor))
+                                   staging_path=staging.bundle_location(job_id), **_created_by(actor))
     try:
         yield job
     except BaseException:
@@ -119,7 +116,7 @@ def receive_bundle(
     refuse_uploads_when_disk_low()
     tasks.require_broker()
     with receiving_job(actor=actor, bundle_name=bundle_name, replace=replace) as job:
-        digest, size = staging.receive(stream, Path(job.staging_path), declared_size)
+        digest, size = staging.receive(stream, job.staging_path, declared_size)
         check_declared_digest(digest, expected_digest)
         return queue(job, size=size, digest=digest, actor=actor)
 
@@ -132,11 +129,18 @@ def open_upload(*, actor: Actor, size: int, expected_digest: str, file_name: str
         raise staging.too_large(size)
     refuse_uploads_while_storage_moves()
     refuse_uploads_when_disk_low()
-    with transaction.atomic():
-        session = UploadSession.objects.create(size=size, expected_digest=expected_digest, file_name=file_name,
-                                               replace=replace, **_created_by(actor))
-        audit.record(actor, AuditEvent.Action.UPLOAD, f"upload {session.pk}", bundle=file_name, size=size,
-                     replace=replace)
+    session = UploadSession(size=size, expected_digest=expected_digest, file_name=file_name, replace=replace,
+                            **_created_by(actor))
+    area = staging.area()
+    area.begin_upload(session)
+    try:
+        with transaction.atomic():
+            session.save(force_insert=True)
+            audit.record(actor, AuditEvent.Action.UPLOAD, f"upload {session.pk}", bundle=file_name, size=size,
+                         replace=replace)
+    except BaseException:
+        area.discard_upload(session)
+        raise
     return session
 
 
@@ -167,11 +171,10 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
         raise RegistryError(ErrorCode.RANGE_INVALID, f"bytes {start}-{end} is not a range inside {total} bytes.",
                           upload=str(session.pk))
     refuse_uploads_when_disk_low()
-    path = staging.upload_path(session.pk)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    area = staging.area()
+    refused = None
     # One writer at a time per upload, whichever web process the chunk reached.
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with area.upload_lock(session.pk):
         session.refresh_from_db()
         if session.state != UploadSession.State.OPEN:
             raise RegistryError(ErrorCode.UPLOAD_CLOSED, f"Upload {session.pk} is {session.state}.", upload=str(session.pk))
@@ -182,15 +185,18 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
                 upload=str(session.pk), offset=session.offset,
             )
         try:
-            session.offset = staging.append(stream, path, start, end - start + 1)
+            session.offset = area.append(session, stream, start, end - start + 1)
         except RegistryError as error:
             if error.code not in staging.REFUSED_AT_THE_START:
                 raise
-            # The file being sent is no bundle: nothing of it is kept, and the upload ends here.
-            _discard_upload(session.pk)
-            raise RegistryError(ErrorCode(error.code), f"{error.message} Upload {session.pk} is cancelled.",
-                                **error.details, upload=str(session.pk)) from None
-        session.save(update_fields=["offset", "updated_at"])
+            refused = error
+        else:
+            session.save(update_fields=["offset", "staged_parts", "staged_tail", "updated_at"])
+    if refused is not None:
+        # The file being sent is no bundle: nothing of it is kept, and the upload ends here.
+        _discard_upload(session.pk)
+        raise RegistryError(ErrorCode(refused.code), f"{refused.message} Upload {session.pk} is cancelled.",
+                            **refused.details, upload=str(session.pk)) from None
     return session
 
 
@@ -207,18 +213,16 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
         raise RegistryError(ErrorCode.UPLOAD_DIGEST_MISMATCH, f"The commit names {expected}, but the upload was opened for "
                           f"{session.expected_digest}.", expected=session.expected_digest, actual=expected)
     job_id = uuid.uuid4()
-    path = staging.bundle_path(job_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with transaction.atomic():
+    area = staging.area()
+    with area.upload_lock(session.pk), transaction.atomic():
+        session.refresh_from_db()
+        if session.state != UploadSession.State.OPEN:
+            raise RegistryError(ErrorCode.UPLOAD_CLOSED, f"Upload {session.pk} is {session.state}.", upload=str(session.pk))
         job = IngestJob.objects.create(
             id=job_id, bundle_name=session.file_name, bundle_size=session.size, expected_digest=expected,
-            staging_path=str(path), replace=session.replace, created_by=session.created_by,
+            staging_path=area.commit_upload(session, job_id), replace=session.replace, created_by=session.created_by,
             cluster_id=session.cluster_id,
         )
-        staging.upload_path(session.pk).rename(path)
-        # Fresh, for GC's protection window: the last chunk may have come long ago.
-        os.utime(path)
-        staging.remove(staging.upload_path(session.pk).with_suffix(".lock"))
         session.state = UploadSession.State.COMMITTED
         session.job = job
         session.save(update_fields=["state", "job", "updated_at"])
@@ -232,8 +236,7 @@ def cancel_upload(session_id) -> None:
 def _discard_upload(session_id) -> None:
     UploadSession.objects.filter(pk=session_id, state=UploadSession.State.OPEN).update(
         state=UploadSession.State.CANCELLED)
-    staging.remove(staging.upload_path(session_id))
-    staging.remove(staging.upload_path(session_id).with_suffix(".lock"))
+    staging.area().discard_upload(UploadSession.objects.get(pk=session_id))
 
 
 def cancel_job(job: IngestJob, actor: Actor) -> IngestJob:
@@ -246,7 +249,7 @@ def cancel_job(job: IngestJob, actor: Actor) -> IngestJob:
 
 
 def retry_job(job: IngestJob, actor: Actor) -> IngestJob:
-    """A new job for the bundle a failed job left staged; the staging file moves to the new job.
+    """A new job for the bundle a failed job left staged; the staged bundle moves to the new job.
 
     Only failures of the registry keep the bundle (``pipeline.RETRYABLE_ERRORS``), and only until
     GC sweeps it; a bundle that was itself at fault would fail the same way again.
@@ -263,24 +266,23 @@ def retry_job(job: IngestJob, actor: Actor) -> IngestJob:
         if job.error_code not in pipeline.RETRYABLE_ERRORS:
             raise RegistryError(ErrorCode.BUNDLE_GONE, f"Job {job.pk} failed because of its bundle ({job.error_code}); its "
                               "staged copy was removed. Fix the bundle and upload it again.", error_code=job.error_code)
-        staged = Path(job.staging_path)
-        if not job.staging_path or not staged.is_file():
+        area = staging.area()
+        if not job.staging_path or not area.exists(job.staging_path):
             raise RegistryError(ErrorCode.BUNDLE_GONE, f"The staged bundle of job {job.pk} is gone (garbage collection removes "
                               "it after GC_PROTECTION_SECONDS). Upload the bundle again.")
         retry_id = uuid.uuid4()
         retry = IngestJob.objects.create(
             id=retry_id, bundle_name=job.bundle_name, bundle_size=job.bundle_size, bundle_digest=job.bundle_digest,
-            expected_digest=job.expected_digest, replace=job.replace, staging_path=str(staging.bundle_path(retry_id)),
+            expected_digest=job.expected_digest, replace=job.replace, staging_path=area.bundle_location(retry_id),
             created_by=job.created_by, cluster_id=job.cluster_id,
         )
         IngestJob.objects.filter(pk=job.pk).update(
             staging_path="", error_details={**job.error_details, "retried_as": str(retry.pk)}
         )
         # Fresh for GC's protection window, then owned by the new job. A concurrent GC sweep that won the
-        # race makes the rename fail, and the whole retry with it.
+        # race makes the move fail, and the whole retry with it.
         try:
-            os.utime(staged)
-            staged.rename(retry.staging_path)
+            area.adopt(job.staging_path, retry_id)
         except FileNotFoundError:
             raise RegistryError(ErrorCode.BUNDLE_GONE, f"The staged bundle of job {job.pk} was just removed by garbage "
                               "collection. Upload the bundle again.") from None

@@ -3,8 +3,8 @@
 Safe while ingest runs. A blob is deleted only under its Blob row's lock (the lock ingest takes to
 record a blob as stored), only if no published version references it and no unfinished job has
 claimed it, only if it is older than the protection window, and never while a backup or storage
-migration copies blobs from a list it made earlier; staging and abandoned writes
-likewise only once they are older than the window.
+migration copies blobs from a list it made earlier; staging (files, or objects and unfinished multipart
+uploads in S3) and abandoned writes likewise only once they are older than the window.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -139,12 +138,6 @@ def _collect_staging(cutoff, report: GcReport, dry_run: bool) -> None:
         if not dry_run:
             UploadSession.objects.filter(pk=session.pk, updated_at__lt=cutoff).update(
                 state=UploadSession.State.CANCELLED)
-    in_use = {Path(path) for path in IngestJob.objects.filter(state__in=UNFINISHED).values_list(
-        "staging_path", flat=True)}
-    for pk in UploadSession.objects.filter(state=UploadSession.State.OPEN).values_list("pk", flat=True):
-        in_use |= {staging.upload_path(pk), staging.upload_path(pk).with_suffix(".lock")}
-    for path in sorted(settings.STAGING_DIR.rglob("*")):
-        if path.is_file() and path not in in_use and path.stat().st_mtime < cutoff.timestamp():
-            report.staged_files.append(str(path))
-            if not dry_run:
-                path.unlink(missing_ok=True)
+    in_use = set(IngestJob.objects.filter(state__in=UNFINISHED).values_list("staging_path", flat=True))
+    open_uploads = set(UploadSession.objects.filter(state=UploadSession.State.OPEN).values_list("pk", flat=True))
+    report.staged_files = staging.area().sweep(cutoff.timestamp(), in_use, open_uploads, dry_run)

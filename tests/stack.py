@@ -183,6 +183,23 @@ class OwnSeaweedFS:
                      config=Config(s3={"addressing_style": "path"})).create_bucket(Bucket=BUCKET)
 
 
+def web_command(port: int) -> list[str]:
+    """One gunicorn web process of the registry on 127.0.0.1:``port``, as the run command configures it."""
+    return [
+        sys.executable, "-m", "gunicorn", "registry_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
+        "--workers", "1", "--worker-class", "gthread", "--threads", "4",
+        "--config", "python:registry_site.gunicorn_conf",
+    ]
+
+
+def worker_command(name: str, concurrency: int, *options: str) -> list[str]:
+    """A Celery worker of the registry named ``name`` (the name its log lines and task records show)."""
+    return [
+        sys.executable, "-m", "celery", "--app", "registry_site", "worker", "--hostname", f"{name}@%h",
+        "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle", *options,
+    ]
+
+
 class RegistryProcess:
     """A web (gunicorn) or worker (Celery, with beat) process of the registry, in a process group of its own."""
 
@@ -223,17 +240,11 @@ class Stack:
             S3_REGION="us-east-1", PUBLIC_BASE_URL=self.url, DISK_FREE_THRESHOLD_BYTES="1", UPLOADS_PER_MINUTE="0",
             LOG_FORMAT="console", **settings,
         )
-        self.web = RegistryProcess("web", [
-            sys.executable, "-m", "gunicorn", "registry_site.wsgi:application", "--bind", f"127.0.0.1:{self.web_port}",
-            # One web process: what it served last is what it keeps serving during an outage.
-            "--workers", "1", "--worker-class", "gthread", "--threads", "4",
-            "--config", "python:registry_site.gunicorn_conf",
-        ], self.env, directory / "web.log")
-        self.worker = RegistryProcess("worker", [
-            sys.executable, "-m", "celery", "--app", "registry_site", "worker", "--concurrency", "2",
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-            "--beat", "--schedule", str(directory / "data" / "celerybeat-schedule"),
-        ], self.env, directory / "worker.log")
+        # One web process: what it served last is what it keeps serving during an outage.
+        self.web = RegistryProcess("web", web_command(self.web_port), self.env, directory / "web.log")
+        self.worker = RegistryProcess("worker", worker_command(
+            "worker", 2, "--beat", "--schedule", str(directory / "data" / "celerybeat-schedule"),
+        ), self.env, directory / "worker.log")
         self.token = ""
 
     def start(self) -> None:

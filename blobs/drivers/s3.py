@@ -1,8 +1,9 @@
 """Blob store in an S3 bucket (AWS or any S3-compatible server), via boto3.
 
 Layout under the prefix: ``blobs/sha256/<first two hex>/<hex>`` for blobs,
-``_uploads/<uuid>`` for multipart uploads whose digest was not known in advance and
-``_probe/`` for health-check scratch objects. A blob key is only ever written with
+``_uploads/<uuid>`` for multipart uploads whose digest was not known in advance,
+``_probe/`` for health-check scratch objects and ``_staging/`` for uploaded bundles waiting for
+their ingest (written as multipart uploads while they arrive, read back by range). A blob key is only ever written with
 verified bytes: small blobs are hashed in memory before a single PUT, large ones are
 uploaded in parts and the multipart upload is completed only after the digest matched.
 """
@@ -88,6 +89,108 @@ class _BodyReader(io.RawIOBase):
         super().close()
 
 
+class _RangedObject(io.RawIOBase):
+    """A seekable, read-only view of one object, read with ranged GETs of ``window`` bytes at a time.
+
+    Reading on from where the last read stopped continues the open response; a seek elsewhere drops
+    it and the next read asks for a new range, so sequential readers (zipfile) cost one GET per window.
+    """
+
+    def __init__(self, client, bucket: str, key: str, size: int, window: int):
+        self._client, self._bucket, self._key = client, bucket, key
+        self._size, self._window = size, window
+        self._position = 0
+        self._body = None
+        self._body_end = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        position = base + offset
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        if position != self._position:
+            self._drop_body()
+            self._position = position
+        return position
+
+    def readinto(self, buffer) -> int:
+        if self._position >= self._size or len(buffer) == 0:
+            return 0
+        if self._body is None:
+            self._body_end = min(self._position + max(self._window, len(buffer)), self._size)
+            with _outages_as_unavailable("read"):
+                self._body = self._client.get_object(
+                    Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-{self._body_end - 1}"
+                )["Body"]
+        wanted = min(len(buffer), self._body_end - self._position)
+        with _outages_as_unavailable("read"):
+            count = self._body.readinto(memoryview(buffer)[:wanted])
+        if count == 0:
+            # The object was cut short under the reader (it is replaced or gone): never a silent EOF.
+            raise BlobStoreUnavailable("read")
+        self._position += count
+        if self._position == self._body_end:
+            self._drop_body()
+        return count
+
+    def _drop_body(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def close(self) -> None:
+        self._drop_body()
+        super().close()
+
+
+class StagedWriter:
+    """Bytes written as they arrive into one staged object: a multipart upload of ``part_size`` parts.
+
+    Nothing is visible before ``commit``; ``abort`` (or an error) leaves nothing behind.
+    Memory stays at one part.
+    """
+
+    def __init__(self, store: S3BlobStore, name: str):
+        self._store, self._name = store, name
+        self._upload_id = store.start_staged_upload(name)
+        self._parts: list[dict] = []
+        self._buffer = bytearray()
+
+    def write(self, data) -> None:
+        self._buffer += data
+        while len(self._buffer) >= self._store.part_size:
+            part = self._buffer[: self._store.part_size]
+            del self._buffer[: self._store.part_size]
+            self._send(part)
+
+    def _send(self, part: bytearray) -> None:
+        self._parts.append(self._store.put_staged_part(self._name, self._upload_id, len(self._parts) + 1, part))
+
+    def commit(self) -> None:
+        if not self._parts and not self._buffer:
+            # An empty upload (inspection refuses it later): a multipart upload needs a part, an object does not.
+            self.abort()
+            self._store.put_staged(self._name, b"")
+            return
+        if self._buffer:
+            self._send(self._buffer)
+            self._buffer = bytearray()
+        self._store.complete_staged_upload(self._name, self._upload_id, self._parts)
+
+    def abort(self) -> None:
+        self._buffer = bytearray()
+        self._store.abort_staged_upload(self._name, self._upload_id)
+
+
 class S3BlobStore(BlobStore):
     kind = "s3"
 
@@ -117,6 +220,7 @@ class S3BlobStore(BlobStore):
         self._blob_prefix = f"{root}blobs/sha256/"
         self._upload_prefix = f"{root}_uploads/"
         self._probe_prefix = f"{root}_probe/"
+        self._staging_prefix = f"{root}_staging/"
         if client is None:
             config = Config(
                 # An unreachable server is known within seconds, not the default minute per attempt.
@@ -311,6 +415,9 @@ class S3BlobStore(BlobStore):
         uploads = self._client.get_paginator("list_multipart_uploads")
         for page in uploads.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
             for upload in page.get("Uploads", []):
+                # Staged uploads belong to upload sessions and jobs: ingest's GC decides about them.
+                if upload["Key"].startswith(self._staging_prefix):
+                    continue
                 if upload["Initiated"].timestamp() < older_than:
                     with contextlib.suppress(ClientError):
                         self._client.abort_multipart_upload(
@@ -324,6 +431,109 @@ class S3BlobStore(BlobStore):
                     self._client.delete_object(Bucket=self.bucket, Key=item["Key"])
                     removed += 1
         return removed
+
+    # Staging: bundles waiting for their ingest, named relative to ``_staging/``. Every web and worker
+    # reaches them, so none needs a file system shared with the others.
+
+    def staged_key(self, name: str) -> str:
+        return f"{self._staging_prefix}{name}"
+
+    def staged_name(self, key: str) -> str | None:
+        """The staging name of ``key``, None if the key is not under the staging prefix."""
+        return key[len(self._staging_prefix):] if key.startswith(self._staging_prefix) else None
+
+    @_outages_as_unavailable("stage")
+    def start_staged_upload(self, name: str) -> str:
+        """A multipart upload to the staged object ``name``; its upload id."""
+        return self._client.create_multipart_upload(
+            Bucket=self.bucket, Key=self.staged_key(name), ChecksumAlgorithm=PART_CHECKSUM
+        )["UploadId"]
+
+    @_outages_as_unavailable("stage")
+    def put_staged_part(self, name: str, upload_id: str, number: int, body: bytearray) -> dict:
+        """Upload part ``number`` (every part but the last at least MIN_PART_SIZE); what completing needs of it."""
+        return self._upload_part(self.staged_key(name), upload_id, number, body)
+
+    @_outages_as_unavailable("stage")
+    def complete_staged_upload(self, name: str, upload_id: str, parts: list[dict]) -> None:
+        self._client.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.staged_key(name), UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+
+    @_outages_as_unavailable("stage")
+    def abort_staged_upload(self, name: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=self.staged_key(name), UploadId=upload_id)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in _NOT_FOUND_CODES | {"NoSuchUpload"}:
+                raise
+
+    def staged_writer(self, name: str) -> StagedWriter:
+        return StagedWriter(self, name)
+
+    @_outages_as_unavailable("stage")
+    def put_staged(self, name: str, body: bytes) -> None:
+        self._client.put_object(Bucket=self.bucket, Key=self.staged_key(name), Body=body)
+
+    @_outages_as_unavailable("stage")
+    def read_staged(self, name: str) -> bytes:
+        """A small staged object whole (an upload's tail, less than a part)."""
+        return self._client.get_object(Bucket=self.bucket, Key=self.staged_key(name))["Body"].read()
+
+    @_outages_as_unavailable("stage")
+    def staged_size(self, name: str) -> int | None:
+        """The staged object's size, None if there is none."""
+        try:
+            return self._client.head_object(Bucket=self.bucket, Key=self.staged_key(name))["ContentLength"]
+        except ClientError as error:
+            if _is_not_found(error):
+                return None
+            raise
+
+    def open_staged(self, name: str, read_ahead: int | None = None) -> BinaryIO:
+        """The staged object as a seekable read-only file, read by range (``read_ahead`` bytes per GET)."""
+        size = self.staged_size(name)
+        if size is None:
+            raise FileNotFoundError(f"No staged object {name}.")
+        raw = _RangedObject(self._client, self.bucket, self.staged_key(name), size, read_ahead or self.part_size)
+        return io.BufferedReader(raw, buffer_size=256 * 1024)
+
+    @_outages_as_unavailable("stage")
+    def copy_staged(self, source: str, target: str) -> None:
+        """A server-side copy (multipart for large objects); FileNotFoundError if ``source`` is gone."""
+        try:
+            self._client.copy(
+                CopySource={"Bucket": self.bucket, "Key": self.staged_key(source)},
+                Bucket=self.bucket, Key=self.staged_key(target),
+            )
+        except ClientError as error:
+            if _is_not_found(error):
+                raise FileNotFoundError(f"No staged object {source}.") from None
+            raise
+
+    @_outages_as_unavailable("stage")
+    def delete_staged(self, name: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=self.staged_key(name))
+
+    def iter_staged(self, under: str = "") -> Iterator[tuple[str, int, float]]:
+        """Every staged object (under ``under``): its name, size and when it was last written (epoch seconds)."""
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.staged_key(under), PaginationConfig={"PageSize": self.list_page_size}
+        )
+        with _outages_as_unavailable("iter_staged"):
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield self.staged_name(item["Key"]), item["Size"], item["LastModified"].timestamp()
+
+    def iter_staged_uploads(self) -> Iterator[tuple[str, str, float]]:
+        """Every unfinished multipart upload to a staged object: its name, upload id and when it started."""
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self._staging_prefix
+        )
+        with _outages_as_unavailable("iter_staged"):
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    yield self.staged_name(upload["Key"]), upload["UploadId"], upload["Initiated"].timestamp()
 
     @_outages_as_unavailable("probe")
     def probe(self) -> None:

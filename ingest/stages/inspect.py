@@ -12,6 +12,7 @@ Plain Python (no Django).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -120,10 +121,13 @@ class _Entry:
     is_directory: bool
 
 
-def inspect_bundle(path: str | os.PathLike, limits: InspectLimits = InspectLimits()) -> Inventory:
-    """The bundle's members, or RegistryError saying what makes it unsafe to open."""
-    with open(path, "rb") as file:
-        file_size = os.fstat(file.fileno()).st_size
+def inspect_bundle(bundle: str | os.PathLike | BinaryIO, limits: InspectLimits = InspectLimits()) -> Inventory:
+    """The bundle's members, or RegistryError saying what makes it unsafe to open.
+
+    ``bundle`` is a path or a seekable file (a staged bundle read by range), which is left open.
+    """
+    with open(bundle, "rb") if isinstance(bundle, (str, os.PathLike)) else contextlib.nullcontext(bundle) as file:
+        file_size = file.seek(0, os.SEEK_END)
         if file_size == 0:
             raise RegistryError(ErrorCode.EMPTY_BUNDLE, "The bundle is empty (0 bytes).")
         directory_offset, directory_size, count = _read_end_records(file, file_size)
@@ -134,7 +138,7 @@ def inspect_bundle(path: str | os.PathLike, limits: InspectLimits = InspectLimit
             )
         entries = _read_central_directory(file, directory_offset, directory_size, count, limits)
         members = _read_local_headers(file, entries, directory_offset)
-    _check_zipfile_agrees(path, entries)
+        _check_zipfile_agrees(file, entries)
     return Inventory(members, sum(member.size for member in members.values()))
 
 
@@ -499,10 +503,10 @@ def _zip64_values(member: str, where: str, extra: bytes, values: tuple[int, ...]
     return tuple(next(replacements) if value == ZIP64_MARKER else value for value in values)
 
 
-def _check_zipfile_agrees(path: str | os.PathLike, entries: list[_Entry]) -> None:
+def _check_zipfile_agrees(file: BinaryIO, entries: list[_Entry]) -> None:
     """Later stages read the bundle with zipfile: refuse a bundle it would read otherwise than inspected."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(file) as archive:
             theirs = [
                 (info.orig_filename, info.header_offset, info.compress_size, info.file_size, info.CRC)
                 for info in archive.infolist()

@@ -1,10 +1,12 @@
 """Stage 1: the staged bundle is the file the uploader meant: its sha256 is checked when one was declared.
 
-Monolithic uploads are hashed as they arrive, so this stage only reads the file of a resumable
+Monolithic uploads are hashed as they arrive, so this stage only reads the staged bundle of a resumable
 upload, whose chunks came over several requests.
 """
 
 from __future__ import annotations
+
+from typing import BinaryIO
 
 from dcos_bundle.digests import HashingCopier
 from dcos_bundle.errors import ErrorCode, RegistryError
@@ -12,14 +14,14 @@ from ingest.models import IngestJob
 from ingest.progress import StageProgress
 
 
-def check_bundle_digest(job: IngestJob, progress: StageProgress) -> str:
-    """The bundle's sha256, computed if needed; RegistryError if it is not the declared one."""
+def check_bundle_digest(job: IngestJob, bundle: BinaryIO, progress: StageProgress) -> str:
+    """The sha256 of the staged ``bundle`` (a file at its start), computed if needed; RegistryError if it is
+    not the declared one."""
     digest = job.bundle_digest
     if not digest:
         copier = HashingCopier()
-        with open(job.staging_path, "rb") as file:
-            for chunk in copier.chunks(file):
-                progress.add(len(chunk))
+        for chunk in copier.chunks(bundle):
+            progress.add(len(chunk))
         digest = copier.digest
         progress.flush()
     if job.expected_digest and digest != job.expected_digest:

@@ -176,18 +176,18 @@ def test_the_local_variant_runs_web_and_worker_in_one_task_on_its_volume(rendere
     assert web["env"]["STAGING_DIR"].startswith(mount)
 
 
-def test_the_s3_variant_shares_staging_and_settings_between_web_and_workers(rendered):
+def test_the_s3_variant_shares_settings_and_no_file_system_between_web_and_workers(rendered):
     apps = apps_of(rendered, "s3")
     web, worker = apps["/registry/web"], apps["/registry/worker"]
-    for name in ("STORAGE_URL", "STAGING_DIR", "DATABASE_URL", "CELERY_BROKER_URL", "S3_ENDPOINT_URL",
+    for name in ("STORAGE_URL", "DATABASE_URL", "CELERY_BROKER_URL", "S3_ENDPOINT_URL",
                  "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "SECRET_KEY", "PUBLIC_BASE_URL"):
         assert web["env"][name] == worker["env"][name], name
     assert web["secrets"] == worker["secrets"]
     assert web["env"]["STORAGE_URL"].startswith("s3://")
+    # Uploads are staged in the bucket: no shared directory, no host path, any agent runs any task.
     for app in (web, worker):
-        (volume,) = app["container"]["volumes"]
-        assert volume["containerPath"] == app["env"]["STAGING_DIR"]
-        assert volume["hostPath"] == json.loads(SAMPLE_VALUES.read_text())["staging_host_path"]
+        assert app["container"].get("volumes", []) == []
+        assert "STAGING_DIR" not in app["env"]
     assert worker["env"]["WORKER_METRICS_PORT"] == str(worker["container"]["portMappings"][0]["containerPort"])
 
 
