@@ -126,6 +126,9 @@ PLACEHOLDERS: dict[str, Placeholder] = {
                                "an s3://bucket/prefix URL without credentials"),
     "s3_endpoint_url": Placeholder("S3_ENDPOINT_URL of an S3-compatible server; empty for AWS", _optional_http_url,
                                    "an http(s):// URL or empty"),
+    "s3_public_endpoint_url": Placeholder("S3_PUBLIC_ENDPOINT_URL: the S3 endpoint as agents and docker reach it, "
+                                          "named by the presigned download URLs; empty: S3_ENDPOINT_URL",
+                                          _optional_http_url, "an http(s):// URL or empty"),
     "s3_region": Placeholder("S3_REGION", _text, "a region name"),
     "staging_host_path": Placeholder("S3 variant: a directory of a file system every agent mounts (web and workers "
                                      "share staging)", _absolute_path, "an absolute path"),
