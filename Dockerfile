@@ -1,5 +1,6 @@
-# One image for every registry process: the command decides (web: gunicorn, the default;
-# worker: celery --app registry_site worker; beat: celery --app registry_site beat).
+# One image for every registry process: the command decides (web: nginx in front of gunicorn, started by
+# `manage.py runregistry --web-only`, the default; worker: celery --app registry_site worker; beat: celery
+# --app registry_site beat).
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -14,6 +15,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     REGISTRY_DATA_DIR=/var/lib/registry \
     LISTEN_ADDRESS=0.0.0.0:8000
+# nginx holds the clients and sends local blob files (registry_site/front.py); Debian's, without its service.
+RUN apt-get update \
+ && apt-get install --yes --no-install-recommends nginx \
+ && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/default
 RUN groupadd --system --gid 10001 registry \
  && useradd --system --uid 10001 --gid registry --home-dir /var/lib/registry --no-create-home registry
 COPY --from=build /opt/venv /opt/venv
@@ -34,4 +39,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input \
 USER registry
 # 8000: web; 9100: a worker's metrics (WORKER_METRICS_PORT).
 EXPOSE 8000 9100
-CMD ["python", "-m", "gunicorn", "registry_site.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", "--config", "python:registry_site.gunicorn_conf"]
+CMD ["python", "manage.py", "runregistry", "--web-only", "--front", "nginx"]

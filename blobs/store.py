@@ -37,6 +37,7 @@ def store_from_settings(url: str | None = None) -> BlobStore:
         access_key_id=settings.S3_ACCESS_KEY_ID,
         secret_access_key=settings.S3_SECRET_ACCESS_KEY,
         region=settings.S3_REGION,
+        public_endpoint_url=settings.S3_PUBLIC_ENDPOINT_URL,
     )
 
 

@@ -120,6 +120,9 @@ PLACEHOLDERS: dict[str, Placeholder] = {
                                "an s3://bucket/prefix URL without credentials"),
     "s3_endpoint_url": Placeholder("S3_ENDPOINT_URL of an S3-compatible server; empty for AWS", _optional_http_url,
                                    "an http(s):// URL or empty"),
+    "s3_public_endpoint_url": Placeholder("S3_PUBLIC_ENDPOINT_URL: the S3 endpoint as agents and docker reach it, "
+                                          "named by the presigned download URLs; empty: S3_ENDPOINT_URL",
+                                          _optional_http_url, "an http(s):// URL or empty"),
     "s3_region": Placeholder("S3_REGION", _text, "a region name"),
     "secret_key_secret": Placeholder("DC/OS secret holding SECRET_KEY", _text, "a secret path"),
     "database_url_secret": Placeholder("DC/OS secret holding DATABASE_URL (with its password)", _text, "a secret path"),

@@ -1,4 +1,5 @@
-"""One log line and the request metrics for every HTTP request; requests naming a NUL refused before any view."""
+"""One log line and the request metrics for every HTTP request; requests naming a NUL refused before any view; the
+client's address behind the run command's nginx."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from urllib.parse import unquote
 
 import structlog
+from django.conf import settings
 from django.http import JsonResponse
 
 from dcos_bundle.errors import ErrorCode
@@ -78,4 +80,17 @@ class RefuseNulMiddleware:
             return JsonResponse({"code": ErrorCode.INVALID_REQUEST, "message": f"The request's {where} holds a NUL "
                                  "character (%00), which nothing in this registry can contain.", "details": {}},
                                 status=400)
+        return self.get_response(request)
+
+
+class ClientAddressMiddleware:
+    """Behind the run command's nginx (SERVED_BY_NGINX), the client's address is the one nginx saw (X-Real-IP, which
+    nginx always sets): gunicorn then listens on a socket only nginx reaches, so the header cannot be forged."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.SERVED_BY_NGINX and "HTTP_X_REAL_IP" in request.META:
+            request.META["REMOTE_ADDR"] = request.META["HTTP_X_REAL_IP"]
         return self.get_response(request)

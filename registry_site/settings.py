@@ -120,6 +120,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: it times and logs the whole request.
     "registry_site.middleware.RequestMetricsMiddleware",
+    "registry_site.middleware.ClientAddressMiddleware",
     "registry_site.middleware.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -199,6 +200,25 @@ S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
 S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID") or None
 S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY") or None
 S3_REGION = os.environ.get("S3_REGION") or None
+
+# Blob downloads (/v2/.../blobs/..., /resource/...). With S3 storage a GET answers 307 to a presigned URL of the
+# object, valid this many seconds (distribution's 20 minutes): the bytes go from S3 to the client. Presigned URLs
+# name S3_PUBLIC_ENDPOINT_URL when clients reach S3 at another address than this process does.
+S3_REDIRECT_DOWNLOADS = env_bool("S3_REDIRECT_DOWNLOADS", True)
+S3_REDIRECT_SECONDS = env_int("S3_REDIRECT_SECONDS", 1200)
+S3_PUBLIC_ENDPOINT_URL = os.environ.get("S3_PUBLIC_ENDPOINT_URL") or None
+# Set by the run command for the gunicorn it puts behind its nginx (registry_site/front.py), on a socket only
+# nginx reaches: the client address comes from nginx's X-Real-IP, and local blobs are sent by nginx
+# (X-Accel-Redirect) once the view has decided.
+SERVED_BY_NGINX = env_bool("SERVED_BY_NGINX", False)
+# nginx's bounds on slow clients: seconds between two reads of a request's headers or body, between two writes
+# of an answer, and of an idle keep-alive connection.
+CLIENT_HEADER_TIMEOUT_SECONDS = env_int("CLIENT_HEADER_TIMEOUT_SECONDS", 10)
+CLIENT_BODY_TIMEOUT_SECONDS = env_int("CLIENT_BODY_TIMEOUT_SECONDS", 30)
+SEND_TIMEOUT_SECONDS = env_int("SEND_TIMEOUT_SECONDS", 60)
+KEEPALIVE_TIMEOUT_SECONDS = env_int("KEEPALIVE_TIMEOUT_SECONDS", 15)
+# nginx processes per web task; each holds thousands of connections and sends files with sendfile.
+NGINX_WORKER_PROCESSES = env_int("NGINX_WORKER_PROCESSES", 2)
 
 # Readiness fails (and later, uploads are refused) below this many free bytes.
 DISK_FREE_THRESHOLD_BYTES = env_int("DISK_FREE_THRESHOLD_BYTES", 1024**3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -36,9 +37,17 @@ def manage(*args: str, env: dict[str, str], check: bool = True, timeout: float =
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port on 127.0.0.1: within TEST_PORT_RANGE (``first-last``) when it is set, for a machine whose users
+    share out port ranges; any otherwise."""
+    first, _, last = os.environ.get("TEST_PORT_RANGE", "0-0").partition("-")
+    for port in random.sample(range(int(first), int(last) + 1), int(last) - int(first) + 1):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError(f"No free port in TEST_PORT_RANGE={os.environ['TEST_PORT_RANGE']}.")
 
 
 def get_json(url: str, timeout: float = 5) -> tuple[int, dict]:

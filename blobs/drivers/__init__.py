@@ -58,6 +58,7 @@ def open_store(
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
     region: str | None = None,
+    public_endpoint_url: str | None = None,
 ) -> BlobStore:
     parts = urlsplit(url)
     if parts.scheme in ("", "file"):
@@ -74,5 +75,6 @@ def open_store(
             access_key_id=access_key_id,
             secret_access_key=secret_access_key,
             region=region,
+            public_endpoint_url=public_endpoint_url,
         )
     raise UnsupportedStorageURL(f"{url!r}: storage URLs start with file:// or s3://.")

@@ -149,6 +149,12 @@ class BlobStore(ABC):
     def open(self, digest: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         """A readable stream of the blob (or of ``length`` bytes from ``offset``); close it after use."""
 
+    def download_url(self, digest: str, expires_in: int, content_type: str | None = None,
+                     content_disposition: str | None = None) -> str | None:
+        """A URL clients may fetch the blob from directly for ``expires_in`` seconds, answered with that content
+        type and disposition; None where the backend has none (local disk)."""
+        return None
+
     @abstractmethod
     def delete(self, digest: str) -> bool:
         """Remove a blob; True if it existed."""

@@ -63,9 +63,13 @@ class LocalBlobStore(BlobStore):
     def identity(self) -> str:
         return f"local:{self.root}"
 
-    def _path(self, digest: str) -> Path:
+    def relative_path(self, digest: str) -> str:
+        """Where the blob's file is under the root (a web server in front serves the root's files)."""
         hex_digest = parse_digest(digest)
-        return self._blob_dir / hex_digest[:2] / hex_digest
+        return f"blobs/sha256/{hex_digest[:2]}/{hex_digest}"
+
+    def _path(self, digest: str) -> Path:
+        return self.root / self.relative_path(digest)
 
     def put(self, stream, expected_digest=None, expected_size=None) -> BlobInfo:
         if expected_digest is not None:

@@ -206,6 +206,7 @@ class S3BlobStore(BlobStore):
         part_size: int = 8 * 1024 * 1024,
         parts_in_flight: int = 3,
         list_page_size: int = 1000,
+        public_endpoint_url: str | None = None,
         client=None,
     ):
         if part_size < MIN_PART_SIZE:
@@ -221,6 +222,8 @@ class S3BlobStore(BlobStore):
         self._upload_prefix = f"{root}_uploads/"
         self._probe_prefix = f"{root}_probe/"
         self._staging_prefix = f"{root}_staging/"
+        self.public_endpoint_url = public_endpoint_url
+        signing_client = None
         if client is None:
             config = Config(
                 # An unreachable server is known within seconds, not the default minute per attempt.
@@ -240,7 +243,14 @@ class S3BlobStore(BlobStore):
                 aws_secret_access_key=secret_access_key,
                 config=config,
             )
+            if public_endpoint_url and public_endpoint_url != endpoint_url:
+                # Signs URLs only, sends nothing: a presigned URL names (and signs) the host clients reach.
+                signing_client = boto3.session.Session().client(
+                    "s3", endpoint_url=public_endpoint_url, region_name=region or "us-east-1",
+                    aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, config=config,
+                )
         self._client = client
+        self._signing_client = signing_client or client
 
     @property
     def client(self):
@@ -382,6 +392,18 @@ class S3BlobStore(BlobStore):
                 raise BlobNotFound(digest) from None
             raise
         return io.BufferedReader(_BodyReader(response["Body"]))
+
+    def download_url(self, digest: str, expires_in: int, content_type: str | None = None,
+                     content_disposition: str | None = None) -> str:
+        """A presigned GET of the blob for ``expires_in`` seconds, on the public endpoint: clients fetch the bytes
+        from S3 (with their own Range), the registry carries none. S3 answers with the given content type and
+        disposition. Computed locally, without a request; a missing blob is S3's 404 to the client."""
+        params = {"Bucket": self.bucket, "Key": self._key(digest)}
+        if content_type:
+            params["ResponseContentType"] = content_type
+        if content_disposition:
+            params["ResponseContentDisposition"] = content_disposition
+        return self._signing_client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
     @_outages_as_unavailable("delete")
     def delete(self, digest: str) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -152,12 +151,9 @@ def test_secrets_are_only_marathon_secret_references(rendered, variant):
 def test_web_worker_and_beat_run_the_commands_of_the_run_command(rendered):
     apps = apps_of(rendered, "s3")
     web, worker, beat = apps["/registry/web"], apps["/registry/worker"], apps["/registry/beat"]
-    run_command = (ROOT / "registry_site/management/commands/runregistry.py").read_text()
-    for argument in ("registry_site.wsgi:application", "gthread", "python:registry_site.gunicorn_conf"):
-        assert argument in run_command and argument in shlex.split(web["cmd"])
-    web_steps = web["cmd"].split(" && ")
-    migrate = web_steps.index("python manage.py migrate --no-input")
-    assert migrate < next(index for index, step in enumerate(web_steps) if "gunicorn" in step)
+    # The web task is the run command's web server alone: nginx in front of gunicorn, after the migrations.
+    assert web["cmd"].endswith(" && python manage.py migrate --no-input && exec python manage.py runregistry "
+                               "--web-only --front nginx")
     assert " -m celery --app registry_site worker " in worker["cmd"] and "--beat" not in worker["cmd"]
     assert " -m celery --app registry_site beat " in beat["cmd"]
     assert beat["instances"] == 1
@@ -167,7 +163,7 @@ def test_web_worker_and_beat_run_the_commands_of_the_run_command(rendered):
 
 def test_the_local_variant_runs_web_and_worker_in_one_task_on_its_volume(rendered):
     web = apps_of(rendered, "local")["/registry/web"]
-    assert web["cmd"].endswith("python manage.py migrate --no-input && exec python manage.py runregistry")
+    assert web["cmd"].endswith("python manage.py migrate --no-input && exec python manage.py runregistry --front nginx")
     assert web["instances"] == 1
     (volume,) = web["container"]["volumes"]
     mount = f"{SANDBOX}/{volume['containerPath']}/"
@@ -315,8 +311,10 @@ def test_the_dockerfile_builds_in_two_stages_and_runs_as_a_user():
     last_user = len(keywords) - 1 - keywords[::-1].index("USER")
     assert all(keywords.index(keyword) > last_user for keyword in ("CMD", "ENTRYPOINT") if keyword in keywords)
     assert ("EXPOSE", "8000 9100") in runtime
-    cmd = json.loads(dict(runtime)["CMD"])
-    assert cmd[:4] == ["python", "-m", "gunicorn", "registry_site.wsgi:application"]
+    assert json.loads(dict(runtime)["CMD"]) == ["python", "manage.py", "runregistry", "--web-only", "--front", "nginx"]
+    # The run command's nginx, from Debian's packages.
+    assert any(keyword == "RUN" and "apt-get install --yes --no-install-recommends nginx" in argument
+               for keyword, argument in runtime)
 
 
 def test_the_dockerfile_carries_no_secret_and_fetches_no_url():

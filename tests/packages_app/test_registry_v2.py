@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -535,23 +533,6 @@ def test_dockerd_pulls_a_docker_hub_image_under_both_its_names(docker_client, cl
                 docker_client.images.remove(image.id, force=True)
             except docker.errors.ImageNotFound:
                 pass
-
-
-@pytest.fixture
-def skopeo(tmp_path):
-    """Runs skopeo with the given arguments and answers its output."""
-    executable = shutil.which("skopeo")
-    if not executable:
-        service_missing("skopeo", "it is not installed (apt-get install skopeo)")
-    # Our own policy: the copy must not depend on the machine's /etc/containers/policy.json.
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-
-    def run(*args: str) -> bytes:
-        return subprocess.run([executable, "--policy", str(policy), *args], capture_output=True, check=True,
-                              timeout=120).stdout
-
-    return run
 
 
 @pytest.mark.docker

@@ -1,11 +1,15 @@
 """Run the whole registry in the foreground: the web server and a Celery worker.
 
+The web server is nginx in front of gunicorn when nginx is installed (``registry_site/front.py``; WEB_FRONT or
+``--front`` chooses), gunicorn alone otherwise: `make run` needs nothing its install does not bring.
+``--web-only`` runs the web server without a worker (a web task of a deployment whose workers run apart).
+
 The children share a Prometheus multiprocess directory (``$REGISTRY_DATA_DIR/metrics``, emptied
 at each start), so the web's /metrics adds up the counts of every web and worker process; they
 log in the readable console format unless LOG_FORMAT says otherwise.
 
-Both children get SIGTERM when this command gets Ctrl-C (SIGINT) or SIGTERM, and if either
-child dies the other is stopped too, so the pair never runs half-alive.
+Every child gets SIGTERM when this command gets Ctrl-C (SIGINT) or SIGTERM, and if one child dies
+the others are stopped too, so the registry never runs half-alive.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from blobs.store import StorageBackendMismatch, ensure_backend_lock
 from dcos_bundle.version import installed_version
+from registry_site.front import FRONT_CHOICES, NginxFront, nginx_executable
 
 STOP_TIMEOUT_SECONDS = 30
 
 
 class Command(BaseCommand):
-    help = "Run the web server and a Celery worker (with beat) in the foreground; Ctrl-C stops both."
+    help = "Run the web server and a Celery worker (with beat) in the foreground; Ctrl-C stops them."
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("LISTEN_ADDRESS", "127.0.0.1:8000"))
@@ -35,8 +40,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--worker-concurrency", type=int, default=int(os.environ.get("CELERY_WORKER_CONCURRENCY", "2"))
         )
+        parser.add_argument("--front", choices=FRONT_CHOICES, default=os.environ.get("WEB_FRONT", "auto"))
+        parser.add_argument("--web-only", action="store_true", help="Run no worker (workers run elsewhere).")
 
-    def handle(self, *args, bind, web_workers, worker_concurrency, **options):
+    def handle(self, *args, bind, web_workers, worker_concurrency, front, web_only, **options):
         try:
             ensure_backend_lock()
         except StorageBackendMismatch as mismatch:
@@ -46,26 +53,33 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._request_stop)
 
+        env = self._children_env()
+        nginx = self._nginx_front(front, bind)
+        if nginx is not None:
+            env["SERVED_BY_NGINX"] = "true"
         commands = {
             "web": [
                 sys.executable, "-m", "gunicorn", "registry_site.wsgi:application",
-                "--bind", bind, "--workers", str(web_workers),
+                "--bind", nginx.gunicorn_bind if nginx else bind, "--workers", str(web_workers),
                 "--worker-class", "gthread", "--threads", "4", "--config", "python:registry_site.gunicorn_conf",
             ],
-            "worker": [
+        }
+        if nginx is not None:
+            # After gunicorn: nginx's first requests find its socket sooner.
+            commands["nginx"] = nginx.command()
+        if not web_only:
+            commands["worker"] = [
                 sys.executable, "-m", "celery", "--app", "registry_site", "worker",
                 "--concurrency", str(worker_concurrency), "--loglevel", "INFO",
                 # One process for the embedded run: beat rides along with the worker.
                 "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
-            ],
-        }
+            ]
         # Own sessions: the terminal's Ctrl-C reaches only us, and we stop the children in order.
-        env = self._children_env()
         children = {
             name: subprocess.Popen(command, start_new_session=True, env=env) for name, command in commands.items()
         }
-        self.stdout.write(f"Registry {installed_version()} running on http://{bind}/ "
-                          f"(web pid {children['web'].pid}, worker pid {children['worker'].pid}); Ctrl-C stops both.")
+        pids = ", ".join(f"{name} pid {child.pid}" for name, child in children.items())
+        self.stdout.write(f"Registry {installed_version()} running on http://{bind}/ ({pids}); Ctrl-C stops it.")
 
         exited = None
         while not self._stopping and exited is None:
@@ -76,6 +90,17 @@ class Command(BaseCommand):
         if exited is not None:
             raise CommandError(f"The {exited} process exited with code {children[exited].returncode}; stopped the rest.")
         self.stdout.write("Registry stopped.")
+
+    def _nginx_front(self, front: str, bind: str) -> NginxFront | None:
+        if front == "none":
+            return None
+        executable = nginx_executable()
+        if executable is None:
+            if front == "nginx":
+                raise CommandError("WEB_FRONT=nginx, but nginx is not installed (apt-get install nginx).")
+            self.stderr.write("nginx is not installed: gunicorn serves clients directly (see docs/deploy.md).")
+            return None
+        return NginxFront(bind, executable)
 
     def _children_env(self) -> dict[str, str]:
         metrics_dir = settings.DATA_DIR / "metrics"
