@@ -1,7 +1,8 @@
 """Docker images inside a bundle, as an OCI image layout under ``images/``.
 
-Layers are spooled to files on disk (never held in memory) and gzip-compressed while both the
-compressed digest and the uncompressed one (the diff_id) are computed in the same pass.
+Layers are spooled to files on disk (never held in memory) and gzip-compressed (in parallel blocks, by
+``deflate.gzip_parallel``) while both the compressed digest and the uncompressed one (the diff_id) are
+computed in the same pass.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from dcos_bundle.deflate import GzipInflater, gzip_parallel
 from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, HashingWriter, digest_bytes
 
 from .format import (
@@ -76,29 +77,16 @@ def spool_layer(stream: BinaryIO, directory: str | os.PathLike) -> SpooledLayer:
 
 
 def _compress(first: bytes, stream: BinaryIO, sink: HashingWriter, uncompressed: HashingCopier) -> None:
-    # wbits=31: a gzip container, as registries and docker expect for tar+gzip layers.
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
-    chunk = first
-    while chunk:
-        uncompressed.update(chunk)
-        sink.write(compressor.compress(chunk))
-        chunk = stream.read(CHUNK_SIZE)
-    sink.write(compressor.flush())
+    gzip_parallel(stream, sink.write, uncompressed.update, GZIP_LEVEL, first=first)
 
 
 def _copy_gzip(first: bytes, stream: BinaryIO, sink: HashingWriter, uncompressed: HashingCopier) -> None:
-    decompressor = zlib.decompressobj(31)
+    inflater = GzipInflater()
     chunk = first
     while chunk:
         sink.write(chunk)
-        data = chunk
-        while data:
-            uncompressed.update(decompressor.decompress(data, CHUNK_SIZE))
-            data = decompressor.unconsumed_tail
-            if decompressor.eof:
-                # Concatenated gzip members decompress as one stream, as gunzip does.
-                data = decompressor.unused_data + data
-                decompressor = zlib.decompressobj(31)
+        for piece in inflater.inflate(chunk):
+            uncompressed.update(piece)
         chunk = stream.read(CHUNK_SIZE)
 
 

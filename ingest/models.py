@@ -6,6 +6,7 @@ from django.db import models
 
 from access.models import Cluster
 from blobs.models import BLOB_ROLE_CHOICES
+from packages_app.fields import ExactJSONField
 
 
 class IngestJob(models.Model):
@@ -74,6 +75,12 @@ class IngestJob(models.Model):
         max_length=64, blank=True,
         help_text="The run task that started the job: its retries and redeliveries go on with it, another copy "
                   "of it does nothing.",
+    )
+    # As text, like the version's metadata: jsonb would reorder the metadata's keys before it is published.
+    plan = ExactJSONField(
+        null=True, blank=True, editable=False,
+        help_text="What validation made of the bundle (its metadata, assets and image manifests), kept so that the "
+                  "last step publishes it without reading and validating the bundle again.",
     )
     package_version = models.ForeignKey(
         "packages_app.PackageVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="ingest_jobs"

@@ -127,8 +127,12 @@ def _job_errors(job: IngestJob, may_retry: bool):
                                 "bundle is kept."), internal_cause=f"{type(error).__name__}: {error}")
 
 
-def _plan(bundle, reader: BundleReader) -> BundlePlan:
-    return validate_bundle(reader, inspect_bundle(bundle, inspect_limits()))
+def _saved_plan(job: IngestJob) -> BundlePlan:
+    """The plan ``run`` saved; a job ``run`` began before the plan was kept validates its bundle again."""
+    if job.plan is not None:
+        return BundlePlan.from_json(job.plan)
+    with staging.open_bundle(job.staging_path) as bundle, BundleReader(bundle) as reader:
+        return validate_bundle(reader, inspect_bundle(bundle, inspect_limits()))
 
 
 def run(job_id, task_id: str = "", may_retry: bool = False) -> NextTasks:
@@ -158,7 +162,8 @@ def run(job_id, task_id: str = "", may_retry: bool = False) -> NextTasks:
         with BundleReader(bundle) as reader:
             begin_stage(job, Stage.VALIDATE)
             plan = validate_bundle(reader, inventory)
-            IngestJob.objects.filter(pk=job.pk).update(package_name=plan.name, version=plan.version)
+            IngestJob.objects.filter(pk=job.pk).update(package_name=plan.name, version=plan.version,
+                                                       plan=plan.to_json())
             structlog.contextvars.bind_contextvars(package=plan.name, version=plan.version)
             check_may_publish(job.cluster, plan.name, plan.version)
             identical = existing_outcome(job, find_version(plan.name, plan.version), plan)
@@ -226,9 +231,8 @@ def finish(job_id, may_retry: bool = False) -> None:
             store_documents_and_assets(job, reader, blob_store(), StageProgress(job.pk, Stage.STORE))
             end_stage(job, Stage.STORE)
 
-            begin_stage(job, Stage.PUBLISH)
-            plan = _plan(bundle, reader)
-        publish(job, plan)
+        begin_stage(job, Stage.PUBLISH)
+        publish(job, _saved_plan(job))
         end_stage(job, Stage.PUBLISH)
         _release_staging(job)
         JobBlob.objects.filter(job=job).delete()

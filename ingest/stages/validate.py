@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from dcos_bundle.digests import digest_bytes
 from dcos_bundle.errors import ErrorCode, RegistryError
@@ -59,6 +59,15 @@ class BundlePlan:
     @property
     def name(self) -> str:
         return self.metadata["name"]
+
+    def to_json(self) -> dict:
+        """What the job keeps (``IngestJob.plan``), so that ``finish`` publishes without validating again."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, saved: dict) -> BundlePlan:
+        return cls(saved["metadata"], saved["content_digest"], [PlannedBlob(**blob) for blob in saved["assets"]],
+                   [PlannedBlob(**blob) for blob in saved["image_manifests"]])
 
     @property
     def version(self) -> str:

@@ -11,10 +11,10 @@ that it hashes to the diff_id the image config declares.
 from __future__ import annotations
 
 import io
-import zlib
 
 from blobs.drivers import BlobStore
-from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, checked_digest
+from dcos_bundle.deflate import GzipInflater, zlib
+from dcos_bundle.digests import HashingCopier, checked_digest
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import BlobRole, image_blob_member
 from dcos_bundle.reader import BundleReader, ImageBlob, parse_descriptor
@@ -105,35 +105,23 @@ class DiffIdCheck:
     def __init__(self, claim: JobBlob):
         self._claim = claim
         self._uncompressed = HashingCopier()
-        self._inflater = zlib.decompressobj(31)
-        self._members = 0
-        self._in_member = False
+        self._inflater = GzipInflater()
         self._error: RegistryError | None = None
 
     def observe(self, chunk) -> None:
         # After corrupt gzip the rest still streams through, so a wrong digest is reported first.
         if self._error is not None:
             return
-        data = bytes(chunk)
         try:
-            while data:
-                self._in_member = True
-                self._uncompressed.update(self._inflater.decompress(data, CHUNK_SIZE))
-                if self._inflater.eof:
-                    # Concatenated gzip members inflate as one stream, as gunzip does.
-                    self._in_member = False
-                    self._members += 1
-                    data = self._inflater.unused_data
-                    self._inflater = zlib.decompressobj(31)
-                else:
-                    data = self._inflater.unconsumed_tail
+            for piece in self._inflater.inflate(chunk):
+                self._uncompressed.update(piece)
         except zlib.error as error:
             self._error = self._corrupt(f"it is not valid gzip ({error})")
 
     def check(self) -> None:
         if self._error is not None:
             raise self._error
-        if self._in_member or not self._members:
+        if not self._inflater.complete:
             raise self._corrupt("its gzip stream is truncated")
         actual = self._uncompressed.digest
         if actual != self._claim.diff_id:
