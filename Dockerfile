@@ -31,6 +31,7 @@ COPY access ./access
 COPY packages_app ./packages_app
 COPY ingest ./ingest
 COPY operations ./operations
+COPY portal ./portal
 COPY registry_site ./registry_site
 # Static files into $REGISTRY_DATA_DIR/static, served by WhiteNoise. The key only lets settings load
 # (without it one would be generated into the image); no image ever carries a real one.

@@ -1,4 +1,5 @@
-"""Who is asking: a token (Bearer, Token or Basic credentials), a staff user's session, or nobody.
+"""Who is asking: a token (Bearer, Token or Basic credentials), a browser session signed in with a token or as a
+user, or nobody.
 
 Writes always need a ``write`` (or ``admin``) token or a staff session; reads are anonymous unless
 ANONYMOUS_READS is off. What each principal then reaches is ``principals.py``'s to say.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 
 from django.conf import settings
+from django.contrib.auth import logout
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
@@ -18,9 +20,11 @@ from dcos_bundle.errors import ErrorCode, RegistryError
 
 from .audit import Actor
 from .principals import ADMIN, READ, WRITE, Principal
-from .tokens import resolve
+from .tokens import live_token, resolve
 
 WWW_AUTHENTICATE = 'Bearer realm="DC/OS Package Registry"'
+# The key id of the token a browser session signed in with (never its secret).
+SESSION_TOKEN_KEY = "registry_token"
 ANONYMOUS = Principal("anonymous")
 # Whoever runs the registry's management commands: the operator, with every right.
 OPERATOR = Principal("user", "manage.py", ADMIN)
@@ -70,18 +74,42 @@ def acting_for(request, cluster: str) -> None:
     request.registry_cluster = cluster
 
 
-def token_principal(request, plaintext: str) -> Principal:
-    token = resolve(plaintext)
+def _principal_of_token(request, token) -> Principal:
     if token.cluster is not None:
         acting_for(request, token.cluster.name)
     return Principal("token", token.name, token.scope, token.cluster, token.key_id)
 
 
+def token_principal(request, plaintext: str) -> Principal:
+    return _principal_of_token(request, resolve(plaintext))
+
+
+def sign_in_with_token(request, plaintext: str) -> Principal:
+    """Sign the browser's session in as the token ``plaintext`` (RegistryError ``invalid_token`` for a bad one):
+    from now on the session acts as that token does, a cluster's inside its cluster, until the token is revoked
+    or expires or the session signs out."""
+    principal = token_principal(request, plaintext)
+    logout(request)  # a new session: nothing of a user signed in before carries over
+    request.session[SESSION_TOKEN_KEY] = principal.key_id
+    return principal
+
+
+def session_token_principal(request) -> Principal | None:
+    """The token a browser session signed in with, while the token is live."""
+    session = getattr(request, "session", None)
+    key_id = session.get(SESSION_TOKEN_KEY) if session is not None else None
+    token = live_token(key_id) if key_id else None
+    return _principal_of_token(request, token) if token is not None else None
+
+
 def principal_of(request) -> Principal:
-    """Who asks, from a token or the session of a logged-in user; RegistryError ``invalid_token`` for a bad token."""
+    """Who asks, from a token, a session signed in with one, or the session of a logged-in user; RegistryError
+    ``invalid_token`` for a bad token."""
     plaintext = presented_token(request)
     if plaintext is not None:
         return token_principal(request, plaintext)
+    if (signed_in := session_token_principal(request)) is not None:
+        return signed_in
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and user.is_active:
         return user_principal(user)
@@ -104,12 +132,16 @@ def reader_of(request, refuse):
 
 
 class RegistryAuthentication(SessionAuthentication):
-    """Tokens first; otherwise a logged-in user's session, with Django's CSRF check as for any session."""
+    """Tokens first; otherwise a session signed in with a token or as a user, with Django's CSRF check as for any
+    session."""
 
     def authenticate(self, request):
         plaintext = presented_token(request._request)
         if plaintext is not None:
             return token_principal(request._request, plaintext), None
+        if (signed_in := session_token_principal(request._request)) is not None:
+            self.enforce_csrf(request)
+            return signed_in, None
         found = super().authenticate(request)
         return (user_principal(found[0]), None) if found else None
 

@@ -63,14 +63,31 @@ def resolve(plaintext: str) -> ApiToken:
     """The live token a plaintext names; RegistryError ``invalid_token`` (always the same words) otherwise."""
     match = TOKEN_FORMAT.match(plaintext or "")
     token = ApiToken.objects.select_related("cluster").filter(key_id=match.group(1)).first() if match else None
-    now = timezone.now()
-    if (token is None or not hmac.compare_digest(token.secret_hash, _hash(match.group(2)))
-            or token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now)):
+    if token is None or not hmac.compare_digest(token.secret_hash, _hash(match.group(2))) or not _is_live(token):
         # One answer for unknown, wrong, revoked and expired: nothing to learn from probing.
         raise RegistryError(ErrorCode.INVALID_TOKEN, "The token is not valid: unknown, revoked or expired.")
+    _mark_used(token)
+    return token
+
+
+def live_token(key_id: str) -> ApiToken | None:
+    """The token of ``key_id`` while it is neither revoked nor expired: a browser session signed in with it (whose
+    secret was checked at sign-in) lasts as long as the token does."""
+    token = ApiToken.objects.select_related("cluster").filter(key_id=key_id).first()
+    if token is None or not _is_live(token):
+        return None
+    _mark_used(token)
+    return token
+
+
+def _is_live(token: ApiToken) -> bool:
+    return token.revoked_at is None and (token.expires_at is None or token.expires_at > timezone.now())
+
+
+def _mark_used(token: ApiToken) -> None:
+    now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
 
 
 def find_token(key_id: str) -> ApiToken:

@@ -115,6 +115,9 @@ class JobStage(models.Model):
         ordering = ["started_at", "id"]
         constraints = [models.UniqueConstraint(fields=["job", "stage"], name="unique_job_stage")]
 
+    def __str__(self) -> str:
+        return self.get_stage_display()
+
     @property
     def percent(self) -> float:
         if self.bytes_total <= 0:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, QuerySet, Sum
 
 from access import audit
 from access.audit import Actor
@@ -41,6 +41,24 @@ def find_version(name: str, version: str, visibility: Visibility = EVERYTHING) -
     return found
 
 
+def search_packages(visibility: Visibility = EVERYTHING, words: str = "", tag: str = "", framework: bool | None = None,
+                    packaging_version: str = "") -> QuerySet[Package]:
+    """Packages with at least one version the caller sees that matches: every word in the name, description or
+    tags, the whole tag, and the kind. The API's listing and the catalogue page ask the same question here."""
+    versions = visibility.versions(PackageVersion.objects.all())
+    for word in words.split():
+        versions = versions.filter(Q(package__name__icontains=word) | Q(description__icontains=word)
+                                   | Q(tags__icontains=word))
+    if tag:
+        # Tags are JSON lists: match one whole element, quotes included.
+        versions = versions.filter(tags__icontains=f'"{tag}"')
+    if framework is not None:
+        versions = versions.filter(framework=framework)
+    if packaging_version:
+        versions = versions.filter(packaging_version=packaging_version)
+    return Package.objects.filter(pk__in=versions.values("package_id"))
+
+
 # What a listing shows of a version: never the (large) metadata.
 SUMMARY_FIELDS = ("id", "package_id", "version", "release_version", "packaging_version", "description", "tags",
                   "framework", "published_at")
@@ -72,7 +90,7 @@ def package_summaries(packages: list[Package], visibility: Visibility = EVERYTHI
     for package in packages:
         default = defaults[numbers[package.pk][chosen[package.pk]]]
         summaries.append({
-            "name": package.name, "default_version": default.version,
+            "name": package.name, "default_version": default.version, "default_version_id": default.pk,
             "pinned_version": visible_pin(package, visibility) or None,
             "versions": sorted_versions(numbers[package.pk]),
             "description": default.description, "tags": default.tags, "framework": default.framework,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -10,7 +9,6 @@ from rest_framework.response import Response
 
 from access.auth import request_actor
 from dcos_bundle.flags import parse_bool
-from packages_app.models import Package, PackageVersion
 
 from .catalogue import (
     SUMMARY_FIELDS,
@@ -19,6 +17,7 @@ from .catalogue import (
     package_summaries,
     pin_default_version,
     remove_version,
+    search_packages,
     unpin_default_version,
 )
 from .serializers import (
@@ -46,19 +45,10 @@ class PackageList(generics.ListAPIView):
 
     def get_queryset(self):
         params = self.request.query_params
-        versions = self.request.user.visibility.versions(PackageVersion.objects.all())
-        for word in params.get("search", "").split():
-            versions = versions.filter(
-                Q(package__name__icontains=word) | Q(description__icontains=word) | Q(tags__icontains=word)
-            )
-        if tag := params.get("tag"):
-            # Tags are JSON lists: match one whole element, quotes included.
-            versions = versions.filter(tags__icontains=f'"{tag}"')
-        if (framework := parse_bool(params.get("framework"), "framework")) is not None:
-            versions = versions.filter(framework=framework)
-        if packaging_version := params.get("packaging_version"):
-            versions = versions.filter(packaging_version=packaging_version)
-        packages = Package.objects.filter(pk__in=versions.values("package_id"))
+        packages = search_packages(
+            self.request.user.visibility, params.get("search", ""), params.get("tag", ""),
+            parse_bool(params.get("framework"), "framework"), params.get("packaging_version", ""),
+        )
         return packages.order_by(ORDERINGS.get(params.get("ordering", "name"), "name"))
 
     def list(self, request, *args, **kwargs):

@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "axes",
     # The registry's layers, top first; each imports only those below it (see docs/architecture.md).
     "registry_site",
+    "portal",
     "operations",
     "ingest",
     "packages_app",

@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/v1/", include("access.api")),
     path("", include("packages_app.urls")),
     path("admin/", admin.site.urls),
+    # The pages for people: /, /packages/<name>/..., /getting-started/, /upload/, /jobs/<id>/.
+    path("", include("portal.urls")),
 ]
 
 handler500 = "registry_site.api.server_error"

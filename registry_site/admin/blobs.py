@@ -13,16 +13,20 @@ from blobs.store import blob_store, free_disk, low_disk
 from operations.models import OperationRun
 from operations.runs import last_success
 
-from .base import ReadOnlyAdmin, admin_link
+from .base import ReadOnlyAdmin, admin_link, outcome_html, size_html
 
 
 @admin.register(Blob)
 class BlobAdmin(ReadOnlyAdmin):
-    list_display = ("digest", "size", "media_type", "reference_count", "created_at")
+    list_display = ("digest", "human_size", "media_type", "reference_count", "created_at")
     search_fields = ("digest",)
     list_filter = ("media_type",)
-    fields = ("digest", "size", "media_type", "created_at", "reference_count", "referencing_versions")
+    fields = ("digest", "human_size", "media_type", "created_at", "reference_count", "referencing_versions")
     readonly_fields = fields
+
+    @admin.display(ordering="size", description="size")
+    def human_size(self, blob):
+        return size_html(blob.size)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(reference_count=Count("references"))
@@ -76,7 +80,8 @@ class StorageBackendAdmin(admin.ModelAdmin):
             "low": low,
             "disk_error": disk_error,
             "threshold": settings.DISK_FREE_THRESHOLD_BYTES,
-            "last_runs": [(kind.label, OperationRun.objects.filter(kind=kind).first(), last_success(kind))
-                          for kind in OperationRun.Kind],
+            "last_runs": [(kind.label, last, outcome_html(last.summary) if last else "", last_success(kind))
+                          for kind in OperationRun.Kind
+                          for last in [OperationRun.objects.filter(kind=kind).first()]],
         }
         return TemplateResponse(request, "admin/blobs/storage_status.html", context)

@@ -15,6 +15,8 @@ from packages_app.catalogue import pin_default_version, removal_plan, remove_ver
 from packages_app.models import Package, PackageVersion, VersionBlob
 from packages_app.versions import highest, sorted_versions
 
+from .base import ADMIN_CSS, json_html, size_html
+
 
 class RemoveVersionsMixin:
     """The "remove" action: a confirmation page naming the blobs that become garbage, then the catalogue's removal.
@@ -131,7 +133,7 @@ class VersionBlobInline(admin.TabularInline):
 
     @admin.display(description="size")
     def size(self, link):
-        return link.blob.size
+        return size_html(link.blob.size)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -145,9 +147,22 @@ class PackageVersionAdmin(RemoveVersionsMixin, admin.ModelAdmin):
     list_select_related = ("package",)
     inlines = [VersionBlobInline]
 
+    class Media:
+        css = ADMIN_CSS
+
     # Versions change only through uploads: what /repo serves must be what was verified.
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in PackageVersion._meta.fields] + ["upload_jobs"]
+        return [field.name for field in PackageVersion._meta.fields] + ["upload_jobs", "metadata_json"]
+
+    def get_fields(self, request, obj=None):
+        # The metadata as indented JSON, in its place.
+        return ["metadata_json" if name == "metadata" else name for name in super().get_fields(request, obj)
+                if name not in ("metadata_json", "upload_jobs")] + ["upload_jobs"]
+
+    @admin.display(description="metadata")
+    def metadata_json(self, version):
+        """The package's Universe metadata, whole, as uploaded."""
+        return json_html(version.metadata)
 
     @admin.display(description="upload jobs")
     def upload_jobs(self, version):

@@ -1,13 +1,16 @@
 """Ingest jobs (live progress, retry, cancel) and resumable upload sessions."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from access.auth import admin_actor
 from dcos_bundle.errors import RegistryError
+from dcos_bundle.sizes import human_size
 from ingest import services
 from ingest.models import IngestJob, JobStage, UploadSession
 
-from .base import admin_link
+from .base import ADMIN_CSS, admin_link, json_html, size_html
 
 
 class JobStageInline(admin.TabularInline):
@@ -16,6 +19,8 @@ class JobStageInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+    # Rows marked with their stage, so that registry/job_progress.js updates them from the job API.
+    template = "admin/ingest/ingestjob/stages_inline.html"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -23,24 +28,48 @@ class JobStageInline(admin.TabularInline):
 
 @admin.register(IngestJob)
 class IngestJobAdmin(admin.ModelAdmin):
+    # Fits 1280 px: ids shortened to their first 8 characters (the whole id is on the job's page and in search).
     list_display = (
-        "id", "bundle_name", "package_name", "version", "state", "stage", "progress", "error_code", "version_link",
-        "created_at", "duration",
+        "short_id", "bundle_name", "package", "state", "progress", "error_code", "created_at", "duration",
     )
+    list_display_links = ("short_id",)
     list_filter = ("state", "stage", "error_code", "cluster")
     search_fields = ("id", "bundle_name", "bundle_digest", "package_name", "created_by")
     list_select_related = ("package_version__package",)
     fieldsets = [
-        (None, {"fields": ("id", "state", "stage", "progress", "version_link", "bundle_name", "bundle_size",
+        (None, {"fields": ("id", "state", "stage", "progress", "version_link", "bundle_name", "bundle_human_size",
                            "bundle_digest", "expected_digest", "replace", "package_name", "version", "created_by",
                            "cluster")}),
-        ("Error", {"fields": ("error_code", "error_message", "error_details", "internal_cause")}),
+        ("Error", {"fields": ("error_code", "error_message", "error_details_json", "internal_cause")}),
         ("Timings", {"fields": ("created_at", "started_at", "heartbeat_at", "finished_at", "duration")}),
         ("Staging", {"fields": ("staging_path",)}),
     ]
-    readonly_fields = [field.name for field in IngestJob._meta.fields] + ["progress", "version_link", "duration"]
+    readonly_fields = [field.name for field in IngestJob._meta.fields] + [
+        "short_id", "progress", "version_link", "duration", "bundle_human_size", "error_details_json"]
     inlines = [JobStageInline]
     actions = ["retry", "cancel"]
+    change_form_template = "admin/ingest/ingestjob/change_form.html"
+
+    class Media:
+        css = ADMIN_CSS
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        # The page asks the job API for the job's progress (as the session's user) and updates itself.
+        if obj is not None:
+            context["job_api_url"] = reverse("job-detail", args=[obj.pk])
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, job):
+        return format_html('<code title="{}">{}</code>', job.pk, str(job.pk)[:8])
+
+    @admin.display(description="bundle size", ordering="bundle_size")
+    def bundle_human_size(self, job):
+        return size_html(job.bundle_size)
+
+    @admin.display(description="error details")
+    def error_details_json(self, job):
+        return json_html(job.error_details)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("stages")
@@ -51,7 +80,14 @@ class IngestJobAdmin(admin.ModelAdmin):
         stage = next((stage for stage in job.stages.all() if stage.stage == job.stage), None)
         if stage is None:
             return "-"
-        return f"{stage.get_stage_display()}: {stage.bytes_done} / {stage.bytes_total} bytes ({stage.percent}%)"
+        return f"{stage}: {human_size(stage.bytes_done)} of {human_size(stage.bytes_total)} ({stage.percent}%)"
+
+    @admin.display(description="package", ordering="package_name")
+    def package(self, job):
+        """The published version, linked; before (or without) one, the name and version the bundle declared."""
+        if job.package_version is not None:
+            return admin_link(job.package_version)
+        return f"{job.package_name} {job.version}".strip() or "-"
 
     @admin.display(description="published version", ordering="package_version")
     def version_link(self, job):
@@ -93,9 +129,21 @@ class IngestJobAdmin(admin.ModelAdmin):
 
 @admin.register(UploadSession)
 class UploadSessionAdmin(admin.ModelAdmin):
-    list_display = ("id", "file_name", "state", "offset", "size", "created_by", "cluster", "created_at", "updated_at")
+    list_display = ("short_id", "file_name", "state", "received", "created_by", "cluster", "created_at", "updated_at")
+    list_display_links = ("short_id",)
     list_filter = ("state", "cluster")
-    readonly_fields = [field.name for field in UploadSession._meta.fields]
+    readonly_fields = [field.name for field in UploadSession._meta.fields] + ["received"]
+
+    class Media:
+        css = ADMIN_CSS
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, session):
+        return format_html('<code title="{}">{}</code>', session.pk, str(session.pk)[:8])
+
+    @admin.display(description="received", ordering="offset")
+    def received(self, session):
+        return format_html("{} of {}", size_html(session.offset), size_html(session.size))
 
     def has_add_permission(self, request):
         return False

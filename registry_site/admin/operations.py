@@ -4,11 +4,20 @@ from django.contrib import admin
 
 from operations.models import OperationRun
 
-from .base import ReadOnlyAdmin
+from .base import ADMIN_CSS, ReadOnlyAdmin, outcome_html
 
 
 @admin.register(OperationRun)
 class OperationRunAdmin(ReadOnlyAdmin):
     list_display = ("kind", "target", "started_at", "finished_at", "succeeded")
     list_filter = ("kind", "succeeded")
-    readonly_fields = [field.name for field in OperationRun._meta.fields]
+    fields = ("kind", "target", "started_at", "finished_at", "succeeded", "outcome")
+    readonly_fields = fields
+
+    class Media:
+        css = ADMIN_CSS
+
+    @admin.display(description="outcome")
+    def outcome(self, run):
+        """What the run reported (GC: blobs and bytes deleted and held back), or its error."""
+        return outcome_html(run.summary)

@@ -14,6 +14,7 @@ from access.models import AuditEvent, Cluster
 from blobs.models import Blob, StorageBackend
 from blobs.store import ensure_backend_lock
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
+from dcos_bundle.sizes import human_size
 from ingest.models import IngestJob
 from operations.gc import collect
 from operations.models import OperationRun
@@ -155,13 +156,19 @@ def test_job_pages_show_state_progress_and_the_published_version(admin_client, r
     listing = admin_client.get(reverse("admin:ingest_ingestjob_changelist")).content.decode()
     version_url = reverse("admin:packages_app_packageversion_change", args=[job.package_version_id])
     assert f'<a href="{version_url}">hello 1.0.0</a>' in listing
-    assert "Publish: 0 / 0 bytes (100.0%)" in listing
+    assert "Publish: 0 bytes of 0 bytes (100.0%)" in listing
+    # Short ids keep the list within 1280 px; the whole id is the cell's title.
+    assert f'<code title="{job.pk}">{str(job.pk)[:8]}</code>' in listing
     detail = admin_client.get(reverse("admin:ingest_ingestjob_change", args=[job.pk])).content.decode()
     stage = job.stages.get(stage="receive")
     assert stage.bytes_total == job.bundle_size > 0
     assert inline_cells(detail, "stage") == ["Receive", "Inspect", "Validate", "Verify Images", "Store", "Publish"]
     assert inline_cells(detail, "bytes_done")[0] == str(stage.bytes_done)
     assert inline_cells(detail, "percent") == ["100.0"] * 6
+    assert str(stage) == "Receive"
+    assert re.findall(r'<tr data-stage="(\w+)"', detail) == [value for value, _ in IngestJob.Stage.choices]
+    assert f'data-job-url="/api/v1/jobs/{job.pk}/"' in detail
+    assert f'title="{job.bundle_size:,} bytes"' in detail
     version_page = admin_client.get(version_url).content.decode()
     assert reverse("admin:ingest_ingestjob_change", args=[job.pk]) in version_page
 
@@ -341,7 +348,8 @@ def test_blob_pages_show_references_sorted_and_the_versions_using_them(admin_cli
     counts = re.findall(r'<td class="field-reference_count">(\d+)</td>', by_references)
     assert counts == ["2"] + ["1"] * 6
     detail = admin_client.get(reverse("admin:blobs_blob_change", args=[shared.pk])).content.decode()
-    assert f"{shared.size}" in detail and shared.media_type in detail
+    assert f'<span title="{shared.size:,} bytes">{human_size(shared.size)}</span>' in detail
+    assert shared.media_type in detail
     for version in PackageVersion.objects.all():
         url = reverse("admin:packages_app_packageversion_change", args=[version.pk])
         assert f'<a href="{url}">{version}</a> (asset https://downloads.example.invalid/payload.tgz)' in detail
