@@ -38,11 +38,11 @@ def last_success(kind: OperationRun.Kind) -> OperationRun | None:
 
 
 # These runs copy blobs from a list made when they started: a blob GC deleted meanwhile would be lost to them.
-BLOB_COPYING_KINDS = (OperationRun.Kind.BACKUP, OperationRun.Kind.MIGRATE_STORAGE)
+BLOB_COPYING_KINDS = (OperationRun.Kind.BACKUP, OperationRun.Kind.MIGRATE_STORAGE, OperationRun.Kind.EXPORT)
 
 
 def maintenance_running() -> OperationRun | None:
-    """The newest unfinished backup or storage migration, if one runs.
+    """The newest unfinished backup, export or storage migration, if one runs.
 
     A run left unfinished for longer than MAINTENANCE_GUARD_SECONDS is presumed crashed, so that
     it does not keep GC away forever.
