@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 UNITS = ("KiB", "MiB", "GiB", "TiB")
 
 
@@ -15,14 +17,13 @@ def human_size(count: int) -> str:
     return f"{count} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
 
 
-_FACTORS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+_SIZE = re.compile(r"^(\d+)([KMGT]?)i?B?$", re.IGNORECASE)
 
 
 def parse_size(text: str) -> int:
-    """``700M``, ``4G``, ``4GiB`` or a byte count as bytes (powers of 1024); ValueError for anything else."""
-    value = text.strip().upper().removesuffix("IB").removesuffix("B")
-    unit = value[-1:] if value[-1:] in _FACTORS else ""
-    number = value[: len(value) - len(unit)]
-    if not number.isdigit() or int(number) == 0:
-        raise ValueError(f"{text!r} is not a size: write a number of bytes, or one with K, M, G or T (e.g. 4G).")
-    return int(number) * _FACTORS[unit]
+    """``8388608``, ``8M``, ``512KiB``, ``4G``: a positive number of bytes (K, M, G, T in powers of 1024)."""
+    match = _SIZE.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a positive size such as 8388608, 512K or 8M")
+    return int(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " ")

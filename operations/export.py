@@ -23,7 +23,7 @@ from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import OCI_INDEX_MEDIA_TYPE, REF_NAME_ANNOTATION, AssetEntry, BlobRole, ImageEntry, Manifest
 from dcos_bundle.universe.resource import file_name_of
 from dcos_bundle.version import installed_version
-from operations.backup import open_location, snapshot_transaction
+from operations.backup import BackupError, open_location, snapshot_transaction
 from operations.models import OperationRun
 from operations.runs import recorded_run
 from operations.transfer import (
@@ -113,17 +113,20 @@ def _transfer_exists(location) -> bool:
 
 
 def export(target: str, *, chosen: Selection = Selection(), since: str | None = None,
-           volume_size: int | None = None) -> ExportReport:
+           volume_size: int | None = None, run: OperationRun | None = None) -> ExportReport:
     """Write a transfer set of the ``chosen`` versions into ``target``, leaving out the blobs ``since`` names."""
-    if volume_size is not None and volume_size < 1:
-        raise RegistryError(ErrorCode.INVALID_REQUEST, "A volume holds at least one byte.", field="volume_size")
-    known = read_known_blobs(since) if since else set()
-    location = open_location(target, create=True)
-    if _transfer_exists(location):
-        raise RegistryError(ErrorCode.TRANSFER_EXISTS, f"{target} already holds a transfer set; export into an empty "
-                            "directory or prefix.", target=target)
     # Recorded (and committed) before the catalogue is read: from now on GC deletes no blob.
-    with recorded_run(OperationRun.Kind.EXPORT, target=target) as run:
+    with recorded_run(OperationRun.Kind.EXPORT, target=target, run=run) as run:
+        if volume_size is not None and volume_size < 1:
+            raise RegistryError(ErrorCode.INVALID_REQUEST, "A volume holds at least one byte.", field="volume_size")
+        known = read_known_blobs(since) if since else set()
+        try:
+            location = open_location(target, create=True)
+        except BackupError as error:
+            raise RegistryError(ErrorCode.TRANSFER_INVALID, str(error), target=target) from None
+        if _transfer_exists(location):
+            raise RegistryError(ErrorCode.TRANSFER_EXISTS, f"{target} already holds a transfer set; export into an "
+                                "empty directory or prefix.", target=target)
         now = timezone.now()
         report = ExportReport(target=target, transfer=now.strftime("%Y%m%dT%H%M%S%fZ"))
         with snapshot_transaction():

@@ -109,13 +109,9 @@ def _label(record: dict) -> str:
     return f"{record['package']} {record['version']}"
 
 
-def import_transfer(source: str, *, replace: bool = False, actor: Actor = IMPORTER) -> ImportReport:
+def import_transfer(source: str, *, replace: bool = False, actor: Actor = IMPORTER,
+                    run: OperationRun | None = None) -> ImportReport:
     """Import the transfer set at ``source``; see the module's description."""
-    try:
-        location = open_location(source)
-    except BackupError as error:
-        raise RegistryError(ErrorCode.TRANSFER_INVALID, str(error), source=source) from None
-    transfer = open_transfer(location)
     schema_created = create_schema_if_empty()
     store = blob_store()
     try:
@@ -123,7 +119,12 @@ def import_transfer(source: str, *, replace: bool = False, actor: Actor = IMPORT
     except StorageBackendMismatch as mismatch:
         raise RegistryError(ErrorCode.STORAGE_MOVED, f"Refusing to import: this registry's blobs live in "
                             f"{mismatch.locked.identity}, but STORAGE_URL points at {store.identity}.") from None
-    with recorded_run(OperationRun.Kind.IMPORT, target=source) as run:
+    with recorded_run(OperationRun.Kind.IMPORT, target=source, run=run) as run:
+        try:
+            location = open_location(source)
+        except BackupError as error:
+            raise RegistryError(ErrorCode.TRANSFER_INVALID, str(error), source=source) from None
+        transfer = open_transfer(location)
         report = ImportReport(source=source, transfer=transfer.manifest["transfer"], schema_created=schema_created,
                               versions=len(transfer.versions), blobs_carried=len(transfer.carried),
                               bytes_carried=sum(blob["size"] for blob in transfer.carried.values()))

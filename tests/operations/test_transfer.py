@@ -16,6 +16,7 @@ from ingest.models import IngestJob
 from operations.transfer import CHECKSUMS_NAME, MANIFEST_NAME
 from packages_app.models import Package, PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
+from tests.dcos_bundle.test_cli import cli, write_token  # noqa: F401  (fixtures)
 from tests.operations.test_backup import catalogue_view, empty_registry, run_json
 from tests.operations.test_restore_whole_registry import COSMOS, empty_database  # noqa: F401  (a fixture)
 from tests.processes import free_port, manage, registry_env
@@ -172,3 +173,41 @@ def test_a_tampered_transfer_is_refused_and_changes_nothing(client, tmp_path, se
     with pytest.raises(CommandError, match=f"{MANIFEST_NAME} in .* hashes to .* but {CHECKSUMS_NAME} says"):
         call_command("import", "--from", target)
     assert list(Package.objects.values_list("name", flat=True)) == ["world"]
+
+
+def test_export_and_import_over_the_api_answer_a_run_to_poll(client, tmp_path, anonymous_client):
+    publish(client, tmp_path, "hello", "1.0.0", 1, [4096])
+    publish(client, tmp_path, "world", "0.1.0", 2, [2048])
+    target = str(tmp_path / "transfer")
+
+    started = client.post("/api/v1/transfers/exports/", {"to": target, "packages": ["hello=1.*"]},
+                          content_type="application/json")
+    assert started.status_code == 202 and started["Location"] == started.json()["url"]
+    run = client.get(started["Location"]).json()
+    assert (run["kind"], run["succeeded"], run["summary"]["versions"]) == ("export", True, 1)
+
+    started = client.post("/api/v1/transfers/imports/", {"from": target}, content_type="application/json")
+    run = client.get(started["Location"]).json()
+    assert (run["kind"], run["succeeded"], run["summary"]["unchanged"]) == ("import", True, 1)
+
+    # A used target fails the run, which says why; a wrong selection is refused at once; only admins start runs.
+    failed = client.get(client.post("/api/v1/transfers/exports/", {"to": target},
+                                    content_type="application/json")["Location"]).json()
+    assert (failed["succeeded"], failed["summary"]["code"]) == (False, "transfer_exists")
+    refused = client.post("/api/v1/transfers/exports/", {"to": target, "cluster": "nowhere"},
+                          content_type="application/json")
+    assert (refused.status_code, refused.json()["code"]) == (404, "cluster_not_found")
+    assert anonymous_client.post("/api/v1/transfers/imports/", {"from": target},
+                                 content_type="application/json").status_code == 401
+
+
+def test_dcos_registry_export_and_import_wait_for_the_run(cli, operator_token, client, tmp_path):
+    publish(client, tmp_path, "hello", "1.0.0", 1, [4096])
+    target = tmp_path / "transfer"
+    status, out, err = cli("export", "--to", target, "--volume-size", "1K", DCOS_REGISTRY_TOKEN=operator_token)
+    assert status == 0, err
+    assert out.startswith(f"Exported 1 versions to {target}: 4 blobs (") and "carried in 8 volumes" in out
+    status, out, err = cli("import", "--from", target, "--json", DCOS_REGISTRY_TOKEN=operator_token)
+    assert status == 0 and json.loads(out)["summary"]["unchanged"] == 1
+    status, out, err = cli("export", "--to", target, DCOS_REGISTRY_TOKEN=operator_token)
+    assert status == 1 and err.startswith("error [transfer_exists]: ")
