@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Callable, NamedTuple, TextIO
@@ -37,7 +36,7 @@ from dcos_bundle.builder.build import build_bundle
 from dcos_bundle.builder.progress import BuildProgress
 from dcos_bundle.client import DEFAULT_CHUNK_SIZE, FINISHED_JOB_STATES, Registry, find_connection, upload_bundle
 from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
-from dcos_bundle.sizes import human_size
+from dcos_bundle.sizes import human_size, parse_size
 from dcos_bundle.universe.migrate import migrate_package
 from dcos_bundle.version import installed_version
 
@@ -120,15 +119,14 @@ def _stderr_bar(**kwargs) -> tqdm:
 
 
 _byte_bar = functools.partial(_stderr_bar, unit="B", unit_scale=True, unit_divisor=1024)
-_SIZE = re.compile(r"^(\d+)([KMG]?)i?B?$", re.IGNORECASE)
 
 
 def byte_count(text: str) -> int:
     """``8388608``, ``8M``, ``512KiB``, ``1G``: a positive number of bytes."""
-    match = _SIZE.match(text.strip())
-    if not match or int(match.group(1)) == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive size such as 8388608, 512K or 8M")
-    return int(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " ")
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,6 +181,53 @@ def show_add(result: dict) -> str:
         done = "replaced" if job.get("outcome") == "replaced" else "added"
         return f"{named} {done} (release {package['release_version']})."
     return f"Uploaded {job['bundle_name'] or 'the bundle'}; the registry is checking it: {job['url']}"
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, help="Where the registry writes the transfer set: a directory on its "
+                        "host, or s3://bucket/prefix.")
+    parser.add_argument("--cluster", help="Export what this cluster sees.")
+    parser.add_argument("--package", action="append", default=[], dest="packages", metavar="NAME[=PATTERNS]",
+                        help="Export this package, or its versions matching the comma-separated patterns; repeat.")
+    parser.add_argument("--dcos-version", help="Leave out versions that need a newer DC/OS.")
+    parser.add_argument("--since", help="The destination's inventory or last transfer.json, on the registry's host.")
+    parser.add_argument("--volume-size", type=byte_count, help="Cut the blob stream into volumes of this size.")
+    parser.add_argument("--no-wait", action="store_true", help="Print the operation's URL instead of waiting.")
+    add_connection_arguments(parser)
+
+
+def run_export(options) -> dict:
+    registry = registry_of(options)
+    run = registry.start_export({"to": options.to, "cluster": options.cluster or "", "packages": options.packages,
+                                 "dcos_version": options.dcos_version or "", "since": options.since or "",
+                                 "volume_size": options.volume_size})
+    return run if options.no_wait else registry.wait_operation(run)
+
+
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", required=True, dest="source", help="The transfer set, as the registry reaches it: "
+                        "a directory on its host, or s3://bucket/prefix.")
+    parser.add_argument("--replace", action="store_true", help="Replace versions published with different content.")
+    parser.add_argument("--no-wait", action="store_true", help="Print the operation's URL instead of waiting.")
+    add_connection_arguments(parser)
+
+
+def run_import(options) -> dict:
+    registry = registry_of(options)
+    run = registry.start_import(options.source, options.replace)
+    return run if options.no_wait else registry.wait_operation(run)
+
+
+def show_operation(run: dict) -> str:
+    if run["finished_at"] is None:
+        return f"The registry runs the {run['kind']}: {run['url']}"
+    summary = run["summary"]
+    if run["kind"] == "export":
+        return (f"Exported {summary['versions']} versions to {run['target']}: {summary['blobs_carried']} blobs "
+                f"({human_size(summary['bytes_carried'])}) carried in {len(summary['volumes'])} volumes, "
+                f"{summary['blobs_left_out']} left out.")
+    return (f"Imported {run['target']}: {summary['added']} added, {summary['replaced']} replaced, "
+            f"{summary['unchanged']} unchanged of {summary['versions']} versions.")
 
 
 def add_version_arguments(parser: argparse.ArgumentParser) -> None:
@@ -330,6 +375,10 @@ VERBS = {
     "set-default": Verb(add_set_default_arguments, run_set_default, show_set_default,
                         "Pin the version Cosmos installs by default, or unpin it (--unset)."),
     "jobs": Verb(add_jobs_arguments, run_jobs, show_jobs, "List ingest jobs, newest first."),
+    "export": Verb(add_export_arguments, run_export, show_operation,
+                   "Have the registry export a selection as a transfer set, and wait for it."),
+    "import": Verb(add_import_arguments, run_import, show_operation,
+                   "Have the registry import a transfer set, and wait for it."),
 }
 
 

@@ -237,6 +237,28 @@ class Registry:
             job = self.job(job["id"])
             yield job
 
+    # Long operations: exports and imports between registries
+
+    def start_export(self, fields: dict) -> dict:
+        return self.call("POST", "/api/v1/transfers/exports/", json=fields).json()
+
+    def start_import(self, source: str, replace: bool) -> dict:
+        return self.call("POST", "/api/v1/transfers/imports/", json={"from": source, "replace": replace}).json()
+
+    def operation(self, run_id: int) -> dict:
+        return self.get(f"/api/v1/operations/{int(run_id)}/")
+
+    def wait_operation(self, run: dict, interval: float = 1.0) -> dict:
+        """Poll the operation run until it has finished; a failed one raises the registry's error."""
+        while run["finished_at"] is None:
+            time.sleep(interval)
+            run = self.operation(run["id"])
+        if not run["succeeded"]:
+            summary = run["summary"]
+            raise RemoteError(summary.get("code", f"{run['kind']}_failed"), summary.get("error", "The run failed."),
+                              run=run["url"])
+        return run
+
     # Resumable uploads
 
     def open_upload(self, size: int, file_name: str, replace: bool) -> dict:

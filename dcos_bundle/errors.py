@@ -112,6 +112,13 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN = "invalid_token", HTTPStatus.UNAUTHORIZED
     INVALID_SCOPE = "invalid_scope"
 
+    # Transfer sets between registries (export, import, inventory).
+    TRANSFER_INVALID = "transfer_invalid"
+    TRANSFER_DAMAGED = "transfer_damaged"
+    TRANSFER_INCOMPLETE = "transfer_incomplete"
+    TRANSFER_EXISTS = "transfer_exists", HTTPStatus.CONFLICT
+    INVALID_INVENTORY = "invalid_inventory"
+
     # Requests, as every API answers them.
     INVALID_REQUEST = "invalid_request"
     REQUEST_TOO_LARGE = "request_too_large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE

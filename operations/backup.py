@@ -40,7 +40,8 @@ from blobs.drivers import BlobNotFound, BlobStore, BlobStoreError
 from blobs.drivers.transfer import copy_blob
 from blobs.models import Blob, StorageBackend
 from blobs.store import blob_store, store_from_settings
-from dcos_bundle.digests import HashingWriter, hash_stream
+from dcos_bundle.digests import CHUNK_SIZE, HashingWriter, hash_stream
+from dcos_bundle.streams import IterableReader
 from operations.models import OperationRun
 from operations.runs import recorded_run
 from packages_app.models import Package, PackageVersion, VersionBlob
@@ -121,6 +122,10 @@ class BackupLocation(ABC):
     def names(self, folder: str) -> list[str]:
         """The file names in ``folder``."""
 
+    @abstractmethod
+    def open_range(self, name: str, offset: int, length: int) -> BinaryIO:
+        """``length`` bytes of a file from ``offset``, streamed; FileNotFoundError if there is none of that name."""
+
     def snapshots(self) -> list[str]:
         """Complete snapshots (those with a manifest), oldest first."""
         return sorted(name.removesuffix(".json") for name in self.names("manifests") if name.endswith(".json"))
@@ -152,6 +157,19 @@ class DirectoryLocation(BackupLocation):
         path = self.root / folder
         return [entry.name for entry in path.iterdir() if entry.is_file()] if path.is_dir() else []
 
+    def open_range(self, name: str, offset: int, length: int) -> BinaryIO:
+        file = open(self.root / name, "rb")
+
+        def chunks() -> Iterator[bytes]:
+            with file:
+                file.seek(offset)
+                left = length
+                while left and (chunk := file.read(min(CHUNK_SIZE, left))):
+                    left -= len(chunk)
+                    yield chunk
+
+        return IterableReader(chunks())
+
 
 class S3Location(BackupLocation):
     def __init__(self, url: str, bucket: str, prefix: str):
@@ -179,6 +197,18 @@ class S3Location(BackupLocation):
             yield local
             local.seek(0)
             self.client.upload_fileobj(local, self.bucket, self.root + name)
+
+    def open_range(self, name: str, offset: int, length: int) -> BinaryIO:
+        if not length:
+            return IterableReader(())
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.root + name,
+                                              Range=f"bytes={offset}-{offset + length - 1}")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(name) from None
+            raise
+        return IterableReader(response["Body"].iter_chunks(CHUNK_SIZE))
 
     def names(self, folder: str) -> list[str]:
         prefix = f"{self.root}{folder}/"
@@ -377,7 +407,7 @@ def _copy_from_registry(source: BlobStore, target: BlobStore, digest: str, size:
 
 
 @contextmanager
-def _snapshot_transaction():
+def snapshot_transaction():
     """One transaction in which every table is read at one instant."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
@@ -393,7 +423,7 @@ def _write_snapshot(writer: _CatalogueWriter, report: BackupReport) -> tuple[lis
 
     Returns the (digest, size) of every blob the catalogue references, and the storage lock's record.
     """
-    with _snapshot_transaction():
+    with snapshot_transaction():
         blobs = _write_catalogue(writer, report)
         _write_clusters_and_tokens(writer, report)
         _write_users(writer, report)

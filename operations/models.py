@@ -12,6 +12,8 @@ class OperationRun(models.Model):
         GC = "gc"
         VERIFY = "verify"
         MIGRATE_STORAGE = "migrate_storage"
+        EXPORT = "export"
+        IMPORT = "import"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     target = models.CharField(max_length=1024, blank=True, help_text="Backup location or storage URL, if any.")

@@ -9,21 +9,26 @@ from typing import Iterator
 from django.conf import settings
 from django.utils import timezone
 
+from dcos_bundle.errors import RegistryError
+
 from .models import OperationRun
 
 
 @contextmanager
-def recorded_run(kind: OperationRun.Kind, target: str = "") -> Iterator[OperationRun]:
-    """Record a run; the caller fills ``run.summary`` and may set ``run.succeeded = False`` for a run that found harm.
+def recorded_run(kind: OperationRun.Kind, target: str = "", run: OperationRun | None = None) -> Iterator[OperationRun]:
+    """Record a run (or go on with ``run``, created when the API accepted it); the caller fills ``run.summary`` and
+    may set ``run.succeeded = False`` for a run that found harm.
 
-    An exception marks the run failed with its message and propagates.
+    An exception marks the run failed with its message (and its code, for a RegistryError) and propagates.
     """
-    run = OperationRun.objects.create(kind=kind, target=target)
+    run = run or OperationRun.objects.create(kind=kind, target=target)
     try:
         yield run
     except BaseException as error:
         run.succeeded = False
         run.summary = {**run.summary, "error": str(error) or type(error).__name__}
+        if isinstance(error, RegistryError):
+            run.summary["code"] = str(error.code)
         raise
     else:
         if run.succeeded is None:
@@ -38,11 +43,11 @@ def last_success(kind: OperationRun.Kind) -> OperationRun | None:
 
 
 # These runs copy blobs from a list made when they started: a blob GC deleted meanwhile would be lost to them.
-BLOB_COPYING_KINDS = (OperationRun.Kind.BACKUP, OperationRun.Kind.MIGRATE_STORAGE)
+BLOB_COPYING_KINDS = (OperationRun.Kind.BACKUP, OperationRun.Kind.MIGRATE_STORAGE, OperationRun.Kind.EXPORT)
 
 
 def maintenance_running() -> OperationRun | None:
-    """The newest unfinished backup or storage migration, if one runs.
+    """The newest unfinished backup, export or storage migration, if one runs.
 
     A run left unfinished for longer than MAINTENANCE_GUARD_SECONDS is presumed crashed, so that
     it does not keep GC away forever.

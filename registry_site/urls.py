@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("ingest.urls")),
     path("api/v1/", include("access.api")),
+    path("api/v1/", include("operations.api")),
     path("", include("packages_app.urls")),
     path("admin/", admin.site.urls),
     # The pages for people: /, /packages/<name>/..., /getting-started/, /upload/, /jobs/<id>/.
