@@ -83,6 +83,17 @@ def test_a_staged_object_reads_by_range_with_seeks_and_end_of_file(s3_registry):
         s3_registry.open_staged("bundles/none.dcos")
 
 
+def test_a_staged_writer_commits_an_empty_object_and_aborts_without_a_trace(s3_registry):
+    empty = s3_registry.staged_writer("bundles/empty.dcos")
+    empty.commit()
+    assert s3_registry.staged_size("bundles/empty.dcos") == 0
+    s3_registry.delete_staged("bundles/empty.dcos")
+    aborted = s3_registry.staged_writer("bundles/aborted.dcos")
+    aborted.write(os.urandom(4 * MIN_PART_SIZE + 1))
+    aborted.abort()
+    assert leftovers(s3_registry) == []
+
+
 def test_zipfile_reads_a_staged_bundle(s3_registry, tmp_path):
     built = make_bundle(tmp_path / "b")
     location = staging.bundle_location("00000000-0000-0000-0000-00000000000a")
