@@ -177,8 +177,8 @@ class LocalStaging:
         Path(location).unlink(missing_ok=True)
 
     def sweep(self, cutoff: float, in_use: set[str], open_uploads: set, dry_run: bool) -> list[str]:
-        for pk in open_uploads:
-            in_use |= {str(self._upload_path(pk)), str(self._upload_path(pk).with_suffix(".lock"))}
+        in_use = in_use | {str(path) for pk in open_uploads
+                           for path in (self._upload_path(pk), self._upload_path(pk).with_suffix(".lock"))}
         swept = []
         for path in sorted(settings.STAGING_DIR.rglob("*")):
             if path.is_file() and str(path) not in in_use and path.stat().st_mtime < cutoff:

@@ -155,15 +155,19 @@ class _RangedObject(io.RawIOBase):
 class StagedWriter:
     """Bytes written as they arrive into one staged object: a multipart upload of ``part_size`` parts.
 
-    Nothing is visible before ``commit``; ``abort`` (or an error) leaves nothing behind.
-    Memory stays at one part.
+    A few parts travel at once, as in ``put``; memory stays at ``parts_in_flight`` + 1 parts because
+    a write waits for the oldest part once that many are under way. Nothing is visible before
+    ``commit``; ``abort`` (to be called after any error) leaves nothing behind.
     """
 
     def __init__(self, store: S3BlobStore, name: str):
         self._store, self._name = store, name
         self._upload_id = store.start_staged_upload(name)
         self._parts: list[dict] = []
+        self._in_flight: deque[Future] = deque()
+        self._numbers = itertools.count(1)
         self._buffer = bytearray()
+        self._pool = ThreadPoolExecutor(max_workers=store.parts_in_flight, thread_name_prefix="s3-staged-part")
 
     def write(self, data) -> None:
         self._buffer += data
@@ -173,20 +177,30 @@ class StagedWriter:
             self._send(part)
 
     def _send(self, part: bytearray) -> None:
-        self._parts.append(self._store.put_staged_part(self._name, self._upload_id, len(self._parts) + 1, part))
+        if len(self._in_flight) >= self._store.parts_in_flight:
+            self._parts.append(self._in_flight.popleft().result())
+        self._in_flight.append(self._pool.submit(
+            self._store.put_staged_part, self._name, self._upload_id, next(self._numbers), part))
 
     def commit(self) -> None:
-        if not self._parts and not self._buffer:
+        if not (self._buffer or self._parts or self._in_flight):
             # An empty upload (inspection refuses it later): a multipart upload needs a part, an object does not.
             self.abort()
             self._store.put_staged(self._name, b"")
             return
         if self._buffer:
-            self._send(self._buffer)
+            self._send(self._buffer)  # the last part, which may be short
             self._buffer = bytearray()
+        while self._in_flight:
+            self._parts.append(self._in_flight.popleft().result())
+        self._pool.shutdown()
         self._store.complete_staged_upload(self._name, self._upload_id, self._parts)
 
     def abort(self) -> None:
+        for future in self._in_flight:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._in_flight.clear()
         self._buffer = bytearray()
         self._store.abort_staged_upload(self._name, self._upload_id)
 

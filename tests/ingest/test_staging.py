@@ -5,15 +5,19 @@ cancel, a refusal, a failure, a success, a retry or GC. Tasks run in-process."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import threading
 import time
 import zipfile
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from blobs.drivers.s3 import MIN_PART_SIZE
+from dcos_bundle.errors import RegistryError
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from dcos_bundle.reader import BundleReader
 from ingest import services, staging
@@ -83,6 +87,17 @@ def test_a_staged_object_reads_by_range_with_seeks_and_end_of_file(s3_registry):
         s3_registry.open_staged("bundles/none.dcos")
 
 
+def test_a_staged_writer_commits_an_empty_object_and_aborts_without_a_trace(s3_registry):
+    empty = s3_registry.staged_writer("bundles/empty.dcos")
+    empty.commit()
+    assert s3_registry.staged_size("bundles/empty.dcos") == 0
+    s3_registry.delete_staged("bundles/empty.dcos")
+    aborted = s3_registry.staged_writer("bundles/aborted.dcos")
+    aborted.write(os.urandom(4 * MIN_PART_SIZE + 1))
+    aborted.abort()
+    assert leftovers(s3_registry) == []
+
+
 def test_zipfile_reads_a_staged_bundle(s3_registry, tmp_path):
     built = make_bundle(tmp_path / "b")
     location = staging.bundle_location("00000000-0000-0000-0000-00000000000a")
@@ -142,6 +157,37 @@ def test_a_resumable_upload_in_chunks_of_any_size_is_staged_as_parts_and_ingeste
     assert job["state"] == "succeeded", job["error"]
     assert job["bundle_digest"] == sha256_of(built.path)
     assert PackageVersion.objects.filter(package__name="hello").count() == 1
+    assert leftovers(s3_registry) == []
+
+
+def test_two_webs_sending_the_same_chunk_at_once_take_it_once(s3_registry, tmp_path):
+    built = big_bundle(tmp_path)
+    data = built.path.read_bytes()
+    session = services.open_upload(actor=TEST_ACTOR, size=len(data), expected_digest="", file_name="race.dcos",
+                                   replace=False)
+    chunk = data[:6 * MiB]
+    outcomes = []
+
+    def send():
+        try:
+            services.append_chunk(session.pk, io.BytesIO(chunk), 0, len(chunk) - 1, len(data))
+            outcomes.append("taken")
+        except RegistryError as error:
+            outcomes.append(error.code)
+        finally:
+            connection.close()
+
+    senders = [threading.Thread(target=send) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    # The session's row lock orders them: the second finds the offset moved on.
+    assert sorted(outcomes) == ["range_mismatch", "taken"]
+    session.refresh_from_db()
+    assert session.offset == len(chunk) and [part["PartNumber"] for part in session.staged_parts] == [1]
+    services.append_chunk(session.pk, io.BytesIO(data[len(chunk):]), len(chunk), len(data) - 1, len(data))
+    services.cancel_upload(session.pk)
     assert leftovers(s3_registry) == []
 
 
