@@ -99,7 +99,7 @@ class Command(BaseCommand):
         if executable is None:
             if front == "nginx":
                 raise CommandError("WEB_FRONT=nginx, but nginx is not installed (apt-get install nginx).")
-            self.stderr.write("nginx is not installed: gunicorn serves clients directly (see docs/deploy.md).")
+            self.stderr.write("nginx is not installed: gunicorn serves clients directly (see docs/architecture.md).")
             return None
         return NginxFront(bind, executable)
 
