@@ -7,9 +7,10 @@ SeaweedFS, which redirects to presigned URLs too), with ``gunicorn alone`` (the 
 second baseline on local disk. For each server:
 
 1. ``--clients`` concurrent clients (asyncio, in ``--client-processes`` processes, following redirects as docker
-   does) GET the layer again and again for ``--seconds``: aggregate MB/s and errors; meanwhile ``/health`` and
-   ``/repo`` (``/v2/`` for distribution) are timed every 100 ms from another process: p50/p99 and timeouts; and
-   the resident memory of the web tier (nginx + gunicorn processes; distribution's one process) is sampled: peak.
+   does) GET the layer again and again for ``--seconds``: aggregate MB/s and errors. Meanwhile ``/health`` and
+   ``/repo`` (``/v2/`` for distribution) are timed every 100 ms from the bench's own process (p50/p99, timeouts),
+   and the resident memory of the web tier (nginx + gunicorn processes; distribution's one process) is sampled
+   (peak, of all and of each).
 2. Slowloris: ``--slow-sockets`` anonymous sockets trickle request headers (half) or bodies (half), a byte a
    second each, reopened when closed, for ``--slow-seconds``; ``/health`` is probed every 0.5 s with a 5 s
    timeout: how many timed out.
@@ -188,18 +189,23 @@ def rss_bytes(pids: list[int]) -> int:
 
 
 class MemorySampler(threading.Thread):
-    def __init__(self, roots: list[int]):
+    """Peak resident memory of each named process tree, and of all of them at once."""
+
+    def __init__(self, roots: dict[str, int]):
         super().__init__(daemon=True)
-        self.roots, self.peak, self.stopping = roots, 0, threading.Event()
+        self.roots, self.stopping = roots, threading.Event()
+        self.peaks = {name: 0 for name in [*roots, "total"]}
 
     def run(self) -> None:
         while not self.stopping.wait(0.25):
-            self.peak = max(self.peak, rss_bytes([pid for root in self.roots for pid in tree(root)]))
+            sizes = {name: rss_bytes(tree(root)) for name, root in self.roots.items()}
+            sizes["total"] = sum(sizes.values())
+            self.peaks = {name: max(peak, sizes[name]) for name, peak in self.peaks.items()}
 
-    def stop(self) -> int:
+    def stop(self) -> dict[str, int]:
         self.stopping.set()
         self.join()
-        return self.peak
+        return self.peaks
 
 
 # Slowloris: sockets that never finish a request.
@@ -250,7 +256,7 @@ class Server:
     def __init__(self, name: str, base_url: str, layer_url: str, probe_paths: list[str]):
         self.name, self.base_url, self.layer_url, self.probe_paths = name, base_url, layer_url, probe_paths
         self.processes: list[subprocess.Popen] = []
-        self.web_pids: list[int] = []
+        self.web_pids: dict[str, int] = {}
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -302,8 +308,9 @@ def start_registry(name: str, work: Path, port: int, front: str, bundle: Path | 
     while "running on" not in (text := (work / f"run-{front}.log").read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
     line = next(line for line in text.splitlines() if "running on" in line)
-    server.web_pids = [int(part.split(" pid ")[1]) for part in line.split("(")[1].split(")")[0].split(", ")
-                       if not part.startswith("worker")]
+    children = dict(part.split(" pid ") for part in line.split("(")[1].split(")")[0].split(", "))
+    server.web_pids = {"gunicorn" if name == "web" else name: int(pid) for name, pid in children.items()
+                       if name != "worker"}
     return server
 
 
@@ -340,7 +347,7 @@ def start_distribution(name: str, work: Path, port: int, storage: str, layer: Pa
     wait_http(f"{base_url}/v2/")
     server = Server(name, base_url, f"{base_url}/v2/{REPOSITORY}/blobs/{digest}", ["/v2/"])
     server.processes.append(process)
-    server.web_pids = [process.pid]
+    server.web_pids = {"distribution": process.pid}
     return server
 
 
@@ -369,14 +376,15 @@ def measure(server: Server, args) -> dict:
     for loader in loaders:
         loader.join()
     probe.stop()
-    peak = memory.stop()
+    peaks = memory.stop()
     received = sum(outcome[0] for outcome in outcomes)
     figures = {
         "blob GET answers": answer,
         "MB/s": received / elapsed / 1e6,
         "downloads": sum(outcome[1] for outcome in outcomes),
         "errors": sum(outcome[3] for outcome in outcomes),
-        "peak RSS MiB": peak / MiB,
+        "peak RSS MiB": peaks.pop("total") / MiB,
+        **{f"  of which {name}": peak / MiB for name, peak in peaks.items() if name != "distribution"},
     }
     for outcome in outcomes:
         if outcome[2]:

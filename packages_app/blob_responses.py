@@ -106,8 +106,8 @@ def blob_response(
 ):
     """The blob (or the asked range of it), 304/412 to a conditional request, or ``unsatisfiable(size)``.
 
-    ``headers`` are added to every answer (but a redirect, whose URL expires, is never cached). BlobNotFound (a referenced blob gone from storage)
-    is left to the caller to word.
+    ``headers`` are added to every answer (but a redirect, whose URL expires, is never cached).
+    BlobNotFound (a referenced blob gone from storage) is left to the caller to word.
     """
     etag = f'"{digest}"'
     if (response := precondition_response(request, etag)) is None:

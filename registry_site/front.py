@@ -43,6 +43,8 @@ class NginxFront:
             # A deep data directory: the socket goes where its path fits.
             socket = Path(tempfile.mkdtemp(prefix="registry-web-")) / "web.sock"
         self.socket = socket
+        # A previous run's: the run command waits for gunicorn to create it before starting nginx.
+        socket.unlink(missing_ok=True)
         self.config = self.directory / "nginx.conf"
 
     @property

@@ -212,8 +212,8 @@ S3_PUBLIC_ENDPOINT_URL = os.environ.get("S3_PUBLIC_ENDPOINT_URL") or None
 # nginx reaches: the client address comes from nginx's X-Real-IP, and local blobs are sent by nginx
 # (X-Accel-Redirect) once the view has decided.
 SERVED_BY_NGINX = env_bool("SERVED_BY_NGINX", False)
-# nginx's bounds on slow clients: seconds between two reads of a request's headers or body, between two writes
-# of an answer, and of an idle keep-alive connection.
+# nginx's bounds on slow clients: seconds to send a request's headers, between two reads of its body, between two
+# writes of an answer, and of an idle keep-alive connection.
 CLIENT_HEADER_TIMEOUT_SECONDS = env_int("CLIENT_HEADER_TIMEOUT_SECONDS", 10)
 CLIENT_BODY_TIMEOUT_SECONDS = env_int("CLIENT_BODY_TIMEOUT_SECONDS", 30)
 SEND_TIMEOUT_SECONDS = env_int("SEND_TIMEOUT_SECONDS", 60)

@@ -172,6 +172,9 @@ FAULT_SETTINGS = {
     "OUTAGE_RETRY_AFTER_SECONDS": "3",
     # One attempt per S3 request: the task's retries are what is under test.
     "AWS_MAX_ATTEMPTS": "1",
+    # The web streams blobs itself, so that its answers to an outage of S3 are under test (a redirected download
+    # goes to S3 without the web).
+    "S3_REDIRECT_DOWNLOADS": "false",
 }
 
 

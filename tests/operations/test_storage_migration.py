@@ -9,6 +9,7 @@ import re
 import uuid
 
 import pytest
+import requests
 from django.core.management import CommandError, call_command
 
 from blobs.models import Blob, StorageBackend
@@ -85,8 +86,12 @@ def assert_catalogue_served(client):
             response = client.get(resource_path(name, version, link.blob_id, "p.tgz"))
         else:
             response = client.get(f"/v2/example/{name}/blobs/{link.blob_id}")
-        assert response.status_code == 200, (link.role, link.blob_id)
-        assert sha256(b"".join(response.streaming_content)) == link.blob_id
+        if response.status_code == 307:  # on S3 the client is sent to the object itself
+            content = requests.get(response["Location"], timeout=30).content
+        else:
+            assert response.status_code == 200, (link.role, link.blob_id)
+            content = b"".join(response.streaming_content)
+        assert sha256(content) == link.blob_id
 
 
 def failing_after(copies: int, monkeypatch):

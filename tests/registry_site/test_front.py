@@ -21,6 +21,7 @@ import requests
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from packages_app.blob_responses import ACCEL_BLOB_LOCATION
 from packages_app.coordinates import package_coordinate
+from registry_site.front import NginxFront, nginx_executable
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
 from tests.processes import PROJECT_DIR, free_port, manage, registry_env, stop, wait_until
 from tests.streams import PatternStream
@@ -226,3 +227,17 @@ def test_without_nginx_gunicorn_serves_alone(tmp_path):
     output = running.log.read_text()
     assert "nginx is not installed: gunicorn serves clients directly" in output
     assert "worker pid" not in output
+
+
+def test_while_gunicorn_is_away_nginx_answers_503_in_the_apis_shape(settings, tmp_path, local_storage):
+    settings.DATA_DIR = tmp_path
+    port = free_port()
+    nginx = subprocess.Popen(NginxFront(f"127.0.0.1:{port}", nginx_executable()).command(),
+                             stderr=(tmp_path / "nginx.log").open("wb"))
+    try:
+        [response] = wait_until(lambda: [requests.get(f"http://127.0.0.1:{port}/health", timeout=5)], timeout=30,
+                                what="nginx")
+        assert response.status_code == 503 and response.headers["Retry-After"] == "10"
+        assert response.json()["code"] == "service_unavailable"
+    finally:
+        stop(nginx)

@@ -65,7 +65,6 @@ class Command(BaseCommand):
             ],
         }
         if nginx is not None:
-            # After gunicorn: nginx's first requests find its socket sooner.
             commands["nginx"] = nginx.command()
         if not web_only:
             commands["worker"] = [
@@ -75,9 +74,11 @@ class Command(BaseCommand):
                 "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
             ]
         # Own sessions: the terminal's Ctrl-C reaches only us, and we stop the children in order.
-        children = {
-            name: subprocess.Popen(command, start_new_session=True, env=env) for name, command in commands.items()
-        }
+        children = {}
+        for name, command in commands.items():
+            if name == "nginx":
+                self._wait_for_socket(nginx, children["web"])
+            children[name] = subprocess.Popen(command, start_new_session=True, env=env)
         pids = ", ".join(f"{name} pid {child.pid}" for name, child in children.items())
         self.stdout.write(f"Registry {installed_version()} running on http://{bind}/ ({pids}); Ctrl-C stops it.")
 
@@ -98,9 +99,15 @@ class Command(BaseCommand):
         if executable is None:
             if front == "nginx":
                 raise CommandError("WEB_FRONT=nginx, but nginx is not installed (apt-get install nginx).")
-            self.stderr.write("nginx is not installed: gunicorn serves clients directly (see docs/deploy.md).")
+            self.stderr.write("nginx is not installed: gunicorn serves clients directly (see docs/architecture.md).")
             return None
         return NginxFront(bind, executable)
+
+    def _wait_for_socket(self, nginx: NginxFront, web: subprocess.Popen) -> None:
+        """nginx starts listening once gunicorn does: until then clients are refused, never answered 502."""
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while not nginx.socket.exists() and web.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _children_env(self) -> dict[str, str]:
         metrics_dir = settings.DATA_DIR / "metrics"
