@@ -30,9 +30,10 @@
     job.stages.forEach(function (stage) {
       var row = section.querySelector('tr[data-stage="' + stage.stage + '"]');
       if (!row) return;
+      var percent = stage.percent.toFixed(1) + "%";  // as the page first shows it
       row.querySelector("progress").value = stage.percent;
-      row.querySelector("progress").textContent = stage.percent + "%";
-      row.querySelector(".percent").textContent = stage.percent + "%";
+      row.querySelector("progress").textContent = percent;
+      row.querySelector(".percent").textContent = percent;
       row.querySelector(".bytes").textContent = stage.bytes_done + " / " + stage.bytes_total;
       row.querySelector(".status").textContent = stage.finished_at ? "done" : (FINAL.indexOf(job.state) >= 0 ? job.state : "running");
     });
