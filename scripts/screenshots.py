@@ -89,6 +89,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory(prefix="screenshots-") as work:
         work = Path(work)
+        # As `make run` does: the admin's and the pages' styles and scripts, served by WhiteNoise.
+        manage("collectstatic", "--no-input", "--verbosity", "0", env=registry_env(work, args.port))
         registry = start_registry(work, args.port)
         driver = None
         try:

@@ -213,8 +213,8 @@ def test_a_job_moves_live_in_the_admin(browser, live_server, transactional_db, d
     assert progress.text == "Store: 0 bytes of 4.0 MiB (0.0%)"
     advance(job)
     until(browser, lambda: progress.text == "Store: 2.0 MiB of 4.0 MiB (50.0%)")
-    row = browser.find_element(By.CSS_SELECTOR, "tr[data-stage=store] .field-percent p")
-    assert row.text == "50.0"
+    assert browser.find_element(By.CSS_SELECTOR, "tr[data-stage=store] .field-percent p").text == "50.0"
+    assert browser.find_element(By.CSS_SELECTOR, "tr[data-stage=store] .field-done p").text == "2.0 MiB"
     IngestJob.objects.filter(pk=job.pk).update(state=IngestJob.State.SUCCEEDED, stage=IngestJob.Stage.PUBLISH)
     JobStage.objects.create(job=job, stage="publish", bytes_done=0, bytes_total=0, finished_at=timezone.now())
     until(browser, lambda: browser.find_element(By.CSS_SELECTOR, ".field-state .readonly").text == "Succeeded")

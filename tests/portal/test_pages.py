@@ -88,6 +88,14 @@ def test_the_package_page_shows_its_notes_links_and_every_version(anonymous_clie
     assert "dcos package install kafka</code>" in page
 
 
+def test_a_license_link_is_never_a_script(anonymous_client, db):
+    PackageVersionFactory(package__name="kafka", metadata={
+        "packagingVersion": "4.0", "name": "kafka", "version": "1.0.0",
+        "licenses": [{"name": "Sneaky", "url": "javascript:alert(1)"}]})
+    page = anonymous_client.get("/packages/kafka/").content.decode()
+    assert "Sneaky" in page and "javascript:" not in page
+
+
 def test_the_version_page_shows_options_images_files_and_its_upload_job(client, registry, tmp_path):
     job = upload(client, bundle(tmp_path, "1.0.0"))
     version = job.package_version
