@@ -199,6 +199,7 @@ def test_a_job_moves_live_on_its_page(browser, live_server, transactional_db):
     until(browser, lambda: store.text == "0.0%")
     advance(job)
     until(browser, lambda: store.text == "50.0%")
+    assert browser.find_element(By.CSS_SELECTOR, "tr[data-stage=store] .bytes").text == "2.0 MiB of 4.0 MiB"
     IngestJob.objects.filter(pk=job.pk).update(state=IngestJob.State.FAILED, error_code="blob_store_full",
                                                error_message="The blob store is full.")
     until(browser, lambda: browser.find_element(By.ID, "job-state").text == "failed")
