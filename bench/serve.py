@@ -8,6 +8,9 @@
    Target: ours >= 0.5x nginx's requests/s.
 3. Catalogue latency: 10,000 versions loaded; p95 of package list and search requests.
    Target: < 100 ms.
+4. Page render: the same catalogue; p95 of the pages people open (the catalogue at ``/``, a
+   search, a later page, a package page, a version page), beside the API's package list in the
+   same run. Target: < 150 ms.
 
 Needs Debian's skopeo, docker-registry, nginx-light and wrk, and the shared corpus. Every
 server listens on 127.0.0.1 only and is stopped at the end.
@@ -245,7 +248,7 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=int, default=10)
     parser.add_argument("--versions", type=int, default=10_000)
     parser.add_argument("--port", type=int, default=8124)
-    parser.add_argument("--parts", default="pull,repo,catalogue", help="Which figures to measure (default: all).")
+    parser.add_argument("--parts", default="pull,repo,catalogue,pages", help="Which figures to measure (default: all).")
     args = parser.parse_args()
     base_url = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as work:
@@ -275,6 +278,21 @@ def main() -> None:
                 lines.append(
                     f"catalogue p95 with {args.versions} versions: list {latency['list']:.1f} ms, search "
                     f"{latency['search']:.1f} ms, detail {latency['detail']:.1f} ms (target < 100)")
+            if "pages" in parts:
+                if "catalogue" not in parts:
+                    load_versions(work, args.port, args.versions)
+                pages = {
+                    "/": p95_ms(f"{base_url}/", 100),
+                    "/?q=queue": p95_ms(f"{base_url}/?q=queue", 100),
+                    "/?after=bench-search-105": p95_ms(f"{base_url}/?after=bench-search-105", 100),
+                    "package": p95_ms(f"{base_url}/packages/bench-queue-3/", 100),
+                    "version": p95_ms(f"{base_url}/packages/bench-queue-3/1.7.0/", 100),
+                }
+                baseline = p95_ms(f"{base_url}/api/v1/packages/", 100)
+                lines.append(
+                    f"page render p95 with {args.versions} versions: "
+                    + ", ".join(f"{page} {ms:.1f} ms" for page, ms in pages.items())
+                    + f"; baseline API package list {baseline:.1f} ms (target < 150)")
         finally:
             stop(registry, signal.SIGINT)
     print()

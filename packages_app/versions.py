@@ -13,6 +13,7 @@ a newer release carries a lower number): the pinned version then ranks above all
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterable
 
@@ -21,6 +22,8 @@ _PIECES = re.compile(r"\d+|\D+")
 _WORD, _MISSING, _NUMBER = 0, 1, 2
 
 
+# Listings sort the same version numbers over and over (each package's, on every page): parse each once.
+@functools.lru_cache(maxsize=100_000)
 def version_key(version: str) -> tuple:
     key = []
     for part in _SEPARATORS.split(version):

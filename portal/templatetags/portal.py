@@ -18,3 +18,9 @@ def human_size(count) -> str:
 def as_json(value) -> str:
     """A value as the package wrote it in JSON (a default of ``true``, ``null``, ``"text"``)."""
     return json.dumps(value, ensure_ascii=False)
+
+
+@register.filter
+def web_url(value) -> str:
+    """``value`` if it is an http(s) URL, else "": a package's metadata never puts a javascript: link on a page."""
+    return value if isinstance(value, str) and value.lower().startswith(("https://", "http://")) else ""

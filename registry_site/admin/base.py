@@ -14,6 +14,8 @@ admin.site.site_title = "DC/OS Package Registry admin"
 admin.site.index_title = "Administration"
 # "View site": the catalogue's pages.
 admin.site.site_url = "/"
+# The lists get the whole width: the job list's columns fit 1280 px (the index lists every model).
+admin.site.enable_nav_sidebar = False
 # The admin index links the storage status page.
 admin.site.index_template = "admin/registry_index.html"
 # The registry's styles for the pages that show sizes, JSON and live progress (a ModelAdmin's Media).

@@ -15,10 +15,18 @@ from .base import ADMIN_CSS, admin_link, json_html, size_html
 
 class JobStageInline(admin.TabularInline):
     model = JobStage
-    fields = ("stage", "bytes_done", "bytes_total", "percent", "started_at", "finished_at")
+    fields = ("stage", "done", "total", "percent", "started_at", "finished_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    @admin.display(description="done")
+    def done(self, stage):
+        return size_html(stage.bytes_done)
+
+    @admin.display(description="total")
+    def total(self, stage):
+        return size_html(stage.bytes_total)
     # Rows marked with their stage, so that registry/job_progress.js updates them from the job API.
     template = "admin/ingest/ingestjob/stages_inline.html"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.test import Client
 
 from access.tokens import create_token, revoke_token
@@ -86,6 +87,14 @@ def test_the_package_page_shows_its_notes_links_and_every_version(anonymous_clie
     assert rows == [("", "2.0.0"), (' class="default"', "1.0.0")]
     assert "<td>1.10</td>" in page
     assert "dcos package install kafka</code>" in page
+
+
+def test_a_license_link_is_never_a_script(anonymous_client, db):
+    PackageVersionFactory(package__name="kafka", metadata={
+        "packagingVersion": "4.0", "name": "kafka", "version": "1.0.0",
+        "licenses": [{"name": "Sneaky", "url": "javascript:alert(1)"}]})
+    page = anonymous_client.get("/packages/kafka/").content.decode()
+    assert "Sneaky" in page and "javascript:" not in page
 
 
 def test_the_version_page_shows_options_images_files_and_its_upload_job(client, registry, tmp_path):
@@ -211,3 +220,16 @@ def test_a_token_session_uses_the_api_as_its_token_with_the_csrf_check(two_packa
     opened = browser.post("/api/v1/uploads/", body, content_type="application/json", headers={"X-CSRFToken": csrf})
     assert opened.status_code == 201, opened.content
     assert UploadSession.objects.get(pk=opened.json()["id"]).created_by.startswith("token:writer (")
+
+
+@pytest.mark.parametrize("path", ["/", "/packages/kafka/", "/packages/kafka/2.0.0/", "/getting-started/", "/upload/",
+                                  "/sign-in/"])
+def test_every_field_has_a_label_and_every_image_an_alt(admin_client, two_packages, path):
+    page = admin_client.get(path).content.decode()
+    fields = re.findall(r'<input (?![^>]*type="(?:hidden|checkbox)")[^>]*id="([^"]+)"', page)
+    fields += re.findall(r'<input [^>]*type="checkbox"[^>]*id="([^"]+)"', page)
+    for field in fields:
+        assert f'<label for="{field}"' in page, (path, field)
+    assert "<img " not in page.replace('<img class="icon', "") or all(
+        ' alt="' in tag for tag in re.findall(r"<img [^>]*>", page))
+    assert 'href="#main"' in page and '<main id="main"' in page

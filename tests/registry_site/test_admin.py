@@ -163,7 +163,8 @@ def test_job_pages_show_state_progress_and_the_published_version(admin_client, r
     stage = job.stages.get(stage="receive")
     assert stage.bytes_total == job.bundle_size > 0
     assert inline_cells(detail, "stage") == ["Receive", "Inspect", "Validate", "Verify Images", "Store", "Publish"]
-    assert inline_cells(detail, "bytes_done")[0] == str(stage.bytes_done)
+    assert re.search(rf'<td class="field-done">\s*<p><span title="{stage.bytes_done:,} bytes">'
+                     rf'{re.escape(human_size(stage.bytes_done))}</span>', detail)
     assert inline_cells(detail, "percent") == ["100.0"] * 6
     assert str(stage) == "Receive"
     assert re.findall(r'<tr data-stage="(\w+)"', detail) == [value for value, _ in IngestJob.Stage.choices]
@@ -383,3 +384,25 @@ def test_storage_status_shows_the_lock_usage_free_disk_and_last_runs(admin_clien
     StorageBackend.objects.update(migrating_to="s3:target/registry")
     page = admin_client.get(url).content.decode()
     assert "to <code>s3:target/registry</code>: new uploads are held off" in page
+
+
+def test_the_admin_carries_the_registry_name_and_views_the_catalogue(admin_client):
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert "<title>Administration | DC/OS Package Registry admin</title>" in index
+    assert '<a href="/">View site</a>' in index
+    assert "Django administration" not in index
+
+
+def test_run_outcomes_and_metadata_read_as_tables_and_json(admin_client, catalogue):
+    run = OperationRunFactory(kind=OperationRun.Kind.GC, succeeded=True, summary={
+        "deleted_blobs": 3, "deleted_bytes": 5 * 1024 * 1024, "held_back": {"blobs": 1, "until": "2026-12-03"}})
+    page = admin_client.get(reverse("admin:operations_operationrun_change", args=[run.pk])).content.decode()
+    assert '<div class="readonly"><table class="registry-outcome">' in page
+    assert '<tr><th scope="row">deleted blobs</th><td>3</td></tr>' in page
+    assert '<th scope="row">deleted bytes</th><td><span title="5,242,880 bytes">5.0 MiB</span></td>' in page
+    assert '&quot;until&quot;: &quot;2026-12-03&quot;' in page
+    status = admin_client.get(reverse("admin:blobs_storage_status")).content.decode()
+    assert '<span title="5,242,880 bytes">5.0 MiB</span>' in status and "{'deleted_blobs'" not in status
+    version = catalogue[PackageVersion]
+    detail = admin_client.get(reverse("admin:packages_app_packageversion_change", args=[version.pk])).content.decode()
+    assert '<pre class="registry-json">{\n  &quot;packagingVersion&quot;: &quot;4.0&quot;,' in detail

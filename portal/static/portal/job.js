@@ -9,6 +9,11 @@
   var timer = null;
 
   function text(id, value) { document.getElementById(id).textContent = value; }
+  function humanSize(count) {  // as the page renders sizes (dcos_bundle/sizes.py)
+    var units = ["bytes", "KiB", "MiB", "GiB", "TiB"], size = count, unit = 0;
+    while (size >= 1024 && unit < units.length - 1) { size /= 1024; unit += 1; }
+    return unit ? size.toFixed(1) + " " + units[unit] : count + " bytes";
+  }
 
   function show(job) {
     section.hidden = false;
@@ -30,10 +35,11 @@
     job.stages.forEach(function (stage) {
       var row = section.querySelector('tr[data-stage="' + stage.stage + '"]');
       if (!row) return;
+      var percent = stage.percent.toFixed(1) + "%";  // as the page first shows it
       row.querySelector("progress").value = stage.percent;
-      row.querySelector("progress").textContent = stage.percent + "%";
-      row.querySelector(".percent").textContent = stage.percent + "%";
-      row.querySelector(".bytes").textContent = stage.bytes_done + " / " + stage.bytes_total;
+      row.querySelector("progress").textContent = percent;
+      row.querySelector(".percent").textContent = percent;
+      row.querySelector(".bytes").textContent = humanSize(stage.bytes_done) + " of " + humanSize(stage.bytes_total);
       row.querySelector(".status").textContent = stage.finished_at ? "done" : (FINAL.indexOf(job.state) >= 0 ? job.state : "running");
     });
     section.dispatchEvent(new CustomEvent("job-update", { detail: job }));

@@ -18,10 +18,16 @@
     var cell = document.querySelector(".field-" + name + " .readonly");
     if (cell) cell.textContent = value;
   }
-  function setCell(row, name, value) {
+  function setCell(row, name, value, title) {
     var cell = row.querySelector(".field-" + name + " p");
-    if (cell) cell.textContent = value;
+    if (!cell) return;
+    cell.textContent = value;
+    if (title) cell.title = title;
   }
+  function setSize(row, name, count) {
+    setCell(row, name, humanSize(count), count.toLocaleString("en-US") + " bytes");
+  }
+  function when(iso) { return new Date(iso).toLocaleString(); }
 
   function show(job) {
     var stateCell = document.querySelector(".field-state .readonly");
@@ -40,18 +46,21 @@
         row = document.createElement("tr");
         row.className = "form-row has_original";
         row.dataset.stage = stage.stage;
-        row.innerHTML = '<td class="original"></td><td class="field-stage"><p></p></td><td class="field-bytes_done"><p></p></td>' +
-          '<td class="field-bytes_total"><p></p></td><td class="field-percent"><p></p></td>' +
+        row.innerHTML = '<td class="original"></td><td class="field-stage"><p></p></td><td class="field-done"><p></p></td>' +
+          '<td class="field-total"><p></p></td><td class="field-percent"><p></p></td>' +
           '<td class="field-started_at"><p></p></td><td class="field-finished_at"><p></p></td><td class="delete"></td>';
         body.appendChild(row);
         setCell(row, "stage", STAGE_NAMES[stage.stage] || stage.stage);
-        setCell(row, "started_at", stage.started_at || "-");
+        setCell(row, "started_at", stage.started_at ? when(stage.started_at) : "-");
+        setCell(row, "finished_at", "-");
       }
       if (!row) return;
-      setCell(row, "bytes_done", String(stage.bytes_done));
-      setCell(row, "bytes_total", String(stage.bytes_total));
+      setSize(row, "done", stage.bytes_done);
+      setSize(row, "total", stage.bytes_total);
       setCell(row, "percent", stage.percent.toFixed(1));
-      if (stage.finished_at) setCell(row, "finished_at", stage.finished_at);
+      var finished = row.querySelector(".field-finished_at p");
+      // A time the page rendered stays as Django wrote it; one reached since shows in the browser's words.
+      if (stage.finished_at && finished && finished.textContent.trim() === "-") setCell(row, "finished_at", when(stage.finished_at));
     });
     return FINAL.indexOf(job.state) >= 0;
   }
