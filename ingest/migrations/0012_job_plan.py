@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ingest', '0010_job_dispatch'),
+        ('ingest', '0011_upload_session_staged_parts'),
     ]
 
     operations = [
