@@ -123,6 +123,7 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "invalid_request"
     REQUEST_TOO_LARGE = "request_too_large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     NOT_FOUND = "not_found", HTTPStatus.NOT_FOUND
+    NOT_ACCEPTABLE = "not_acceptable", HTTPStatus.NOT_ACCEPTABLE
     METHOD_NOT_ALLOWED = "method_not_allowed", HTTPStatus.METHOD_NOT_ALLOWED
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     NOT_AUTHENTICATED = "not_authenticated", HTTPStatus.UNAUTHORIZED

@@ -20,6 +20,7 @@ from dcos_bundle.errors import ErrorCode, RegistryError
 DRF_CODES = {
     exceptions.NotFound: ErrorCode.NOT_FOUND,
     exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
+    exceptions.NotAcceptable: ErrorCode.NOT_ACCEPTABLE,
     exceptions.ParseError: ErrorCode.INVALID_JSON,
     exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     exceptions.NotAuthenticated: ErrorCode.NOT_AUTHENTICATED,

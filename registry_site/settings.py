@@ -288,7 +288,9 @@ REPO_FRESHNESS_SECONDS = float(os.environ.get("REPO_FRESHNESS_SECONDS") or 1.0)
 INGEST_PROGRESS_INTERVAL = float(os.environ.get("INGEST_PROGRESS_INTERVAL") or 0.5)
 
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON first; a browser asking for HTML gets the browsable API over the same views and rules.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
     "DEFAULT_PARSER_CLASSES": ["registry_site.api.LimitedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health, metrics
+from . import api_root, health, metrics
 
 urlpatterns = [
     path("health", health.liveness, name="health"),
@@ -10,6 +10,7 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", api_root.api_root, name="api-root"),
     path("api/v1/", include("ingest.urls")),
     path("api/v1/", include("access.api")),
     path("api/v1/", include("operations.api")),
