@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -59,6 +60,8 @@ class BundleUploadView(APIView):
     """POST a whole bundle: the raw body, or a multipart form with a ``bundle`` file field."""
 
     parser_classes = []
+    # Its body is a bundle, not a form the browsable API could draw.
+    renderer_classes = [JSONRenderer]
     throttle_classes = [UploadRateThrottle]
 
     @extend_schema(
