@@ -20,6 +20,7 @@ import docker
 import requests
 from docker.models.images import Image
 
+from dcos_bundle.digests import CHUNK_SIZE
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.oci import SpooledLayer, spool_layer
 from dcos_bundle.streams import IterableReader
@@ -111,7 +112,8 @@ def _read_save_stream(stream: IterableReader, reference: str, work_dir: Path) ->
     links: dict[str, str] = {}
     try:
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as archive:
+            # Reads of a whole chunk: tarfile's default (10 KiB) would cost a Python call per 10 KiB of every layer.
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK_SIZE) as archive:
                 for member in archive:
                     name = posixpath.normpath(member.name)
                     if member.issym():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 
 from blobs.drivers import BlobStore
-from dcos_bundle.deflate import GzipInflater, zlib
+from dcos_bundle.deflate import GzipError, GzipInflater
 from dcos_bundle.digests import HashingCopier, checked_digest
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import BlobRole, image_blob_member
@@ -115,7 +115,7 @@ class DiffIdCheck:
         try:
             for piece in self._inflater.inflate(chunk):
                 self._uncompressed.update(piece)
-        except zlib.error as error:
+        except GzipError as error:
             self._error = self._corrupt(f"it is not valid gzip ({error})")
 
     def check(self) -> None:
