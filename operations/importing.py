@@ -139,7 +139,9 @@ def import_transfer(source: str, *, replace: bool = False, actor: Actor = IMPORT
                 prepared.append((record, job, carried.prepare(job, reader, reader.inventory(), verified)))
             for record, job, plan in prepared:
                 outcome = carried.publish_prepared(job, plan)
-                (report.replaced if outcome == IngestJob.Outcome.REPLACED else report.added).append(_label(record))
+                # Unchanged too: the same version, published meanwhile by an upload or another import.
+                {IngestJob.Outcome.REPLACED: report.replaced, IngestJob.Outcome.UNCHANGED: report.unchanged}.get(
+                    outcome, report.added).append(_label(record))
         except RegistryError as error:
             _abandon(verified, error)
             raise _refused(error, published=len(report.added) + len(report.replaced)) from None
