@@ -34,7 +34,8 @@ class Visibility:
         for package, patterns in self.rules:
             rule = Q(package__name=package)
             if patterns:
-                rule &= functools.reduce(operator.or_, (Q(version__regex=pattern_regex(pattern)) for pattern in patterns))
+                rule &= functools.reduce(operator.or_,
+                                         (Q(version__regex=pattern_regex(pattern)) for pattern in patterns))
             allowed |= rule
         return versions.filter(allowed)
 

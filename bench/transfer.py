@@ -112,7 +112,8 @@ def timed_import(source: Path, env: dict[str, str]) -> dict:
 
 def carried_zip(transfer: Path, manifest: dict, path: Path) -> Path:
     """The carried blobs as members of a stored ZIP, layers where bench/ingest.py's floor inflates them."""
-    layers = {blob["digest"] for version in manifest["versions"] for blob in version["blobs"] if blob["role"] == "layer"}
+    layers = {blob["digest"] for version in manifest["versions"] for blob in version["blobs"]
+              if blob["role"] == "layer"}
     volumes = [transfer / volume["name"] for volume in manifest["volumes"]]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive, open(volumes[0], "rb") as stream:
         assert len(volumes) == 1
