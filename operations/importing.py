@@ -138,7 +138,7 @@ def import_transfer(source: str, *, replace: bool = False, actor: Actor = IMPORT
                 reader = CarriedBundle(transfer, record, store)
                 prepared.append((record, job, carried.prepare(job, reader, reader.inventory(), verified)))
             for record, job, plan in prepared:
-                outcome = carried.publish_prepared(job, plan)
+                outcome = carried.publish_prepared(job, plan, verified)
                 # Unchanged too: the same version, published meanwhile by an upload or another import.
                 {IngestJob.Outcome.REPLACED: report.replaced, IngestJob.Outcome.UNCHANGED: report.unchanged}.get(
                     outcome, report.added).append(_label(record))

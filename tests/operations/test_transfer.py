@@ -128,10 +128,10 @@ def test_an_interrupted_import_completes_when_run_again(client, tmp_path, settin
     # Killed while publishing: one version is out, the other jobs were left running, holding their blobs.
     published = ingest.carried.publish_prepared
 
-    def publish_once_then_die(job, plan):
+    def publish_once_then_die(job, plan, verified):
         if PackageVersion.objects.exists():
             raise KeyboardInterrupt
-        return published(job, plan)
+        return published(job, plan, verified)
 
     monkeypatch.setattr(ingest.carried, "publish_prepared", publish_once_then_die)
     monkeypatch.setattr(operations.importing, "_abandon", lambda verified, error: None)
