@@ -6,7 +6,6 @@ shares, its package's image, and an image of its own, plus an asset of its own. 
 
 1. ``manage.py export`` of everything, and ``manage.py import`` of it into a fresh registry (its own
    database and data directory), timed;
-   (and once more into another fresh registry, preparing one version at a time);
 2. the destination's ``manage.py inventory``; two new versions (sharing the base and their package's
    image) are published on the source, exported ``--since`` the inventory and imported.
 
@@ -69,9 +68,7 @@ for number in NUMBERS:
 # Run by `manage.py shell` on the destination: the import, timed in-process (the command's start is not counted).
 IMPORT = """
 import json, time
-import operations.importing
 from operations.importing import import_transfer
-operations.importing.PREPARING_THREADS = THREADS
 started = time.perf_counter()
 report = import_transfer(SOURCE)
 print(json.dumps({**report.to_json(), "seconds": time.perf_counter() - started}))
@@ -108,9 +105,9 @@ def publish(numbers: list[int], args, env: dict[str, str]) -> None:
     manage("shell", "--no-imports", "-v0", "-c", script, env=env)
 
 
-def timed_import(source: Path, env: dict[str, str], threads: int = 4) -> dict:
-    script = IMPORT.replace("SOURCE", repr(str(source))).replace("THREADS", str(threads))
-    return json.loads(manage("shell", "--no-imports", "-v0", "-c", script, env=env))
+def timed_import(source: Path, env: dict[str, str]) -> dict:
+    return json.loads(manage("shell", "--no-imports", "-v0", "-c", IMPORT.replace("SOURCE", repr(str(source))),
+                             env=env))
 
 
 def carried_zip(transfer: Path, manifest: dict, path: Path) -> Path:
@@ -148,8 +145,7 @@ def main() -> None:
         try:
             source = registry_env(work / "source", databases.new())
             destination = registry_env(work / "destination", databases.new())
-            one_at_a_time = registry_env(work / "one-at-a-time", databases.new())
-            for env in (source, destination, one_at_a_time):
+            for env in (source, destination):
                 manage("migrate", "--no-input", "-v0", env=env)
             started = time.perf_counter()
             publish(list(range(args.versions)), args, source)
@@ -158,7 +154,6 @@ def main() -> None:
             first = json.loads(manage("export", "--to", str(work / "first"), "--json", env=source))
             imported = timed_import(work / "first", destination)
             import_seconds = imported["seconds"]
-            sequential_seconds = timed_import(work / "first", one_at_a_time, threads=1)["seconds"]
             assert len(imported["added"]) == args.versions, imported
 
             manifest = json.loads((work / "first" / "transfer.json").read_bytes())
@@ -189,8 +184,7 @@ def main() -> None:
     throughput = first["bytes_carried"] / MiB / import_seconds
     floor_throughput = first["bytes_carried"] / MiB / floor
     print(f"  import of the first transfer: {import_seconds:6.1f} s, {throughput:6.1f} MiB/s "
-          f"({args.versions} versions, each its own ingest job, 4 prepared at once); one at a time: "
-          f"{sequential_seconds:.1f} s, {first['bytes_carried'] / MiB / sequential_seconds:.1f} MiB/s")
+          f"({args.versions} versions, each its own ingest job)")
     print(f"  floor (read + sha256 + inflate + write, bench/ingest.py): {floor:6.1f} s, {floor_throughput:6.1f} MiB/s; "
           f"import / floor = {import_seconds / floor:.2f}x")
     print(f"  import of the second transfer: {second_import_seconds:6.1f} s "

@@ -6,8 +6,7 @@
    to take in needs must be carried or already held.
 2. Every version to take in is prepared as an upload is (``ingest.carried``): validated, and every
    blob verified (digest and size, layers inflated against their diff_id) while it streams from the
-   transfer set into the blob store; several versions at once. A blob several versions share is
-   read once (or by each of the versions that reach it at the same time).
+   transfer set into the blob store. A blob several versions share is read once.
 3. Only when every version passed, each is published, in its own transaction, in release order.
 
 A failure in 1 or 2 changes nothing: the jobs fail and release the blobs only they claimed. An
@@ -20,10 +19,7 @@ from __future__ import annotations
 
 import io
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-
-from django.db import connection
 
 from access.audit import Actor
 from blobs.drivers import BlobStore
@@ -49,9 +45,6 @@ from operations.runs import recorded_run
 from operations.transfer import TransferSet, open_transfer
 
 IMPORTER = Actor("user:manage.py import")
-# Versions prepared at once: preparing waits on the database and the blob store more than it computes, and a blob
-# several versions share may then be read by more than one of them.
-PREPARING_THREADS = 4
 
 
 class CarriedBundle(BundleReader):
@@ -137,8 +130,13 @@ def import_transfer(source: str, *, replace: bool = False, actor: Actor = IMPORT
                               bytes_carried=sum(blob["size"] for blob in transfer.carried.values()))
         taken = _sort_out(transfer, store, replace, report)
         verified = carried.Verified()
+        prepared = []
         try:
-            prepared = _prepare_all(transfer, store, taken, replace=replace, actor=actor, verified=verified)
+            for record in taken:
+                job = carried.start(actor=actor, bundle_name=f"{_label(record)} from transfer {report.transfer}",
+                                    bundle_digest=record["bundle_digest"], replace=replace, verified=verified)
+                reader = CarriedBundle(transfer, record, store)
+                prepared.append((record, job, carried.prepare(job, reader, reader.inventory(), verified)))
             for record, job, plan in prepared:
                 outcome = carried.publish_prepared(job, plan, verified)
                 # Unchanged too: the same version, published meanwhile by an upload or another import.
@@ -153,31 +151,6 @@ def import_transfer(source: str, *, replace: bool = False, actor: Actor = IMPORT
             raise
         run.summary = report.counts()
     return report
-
-
-def _prepare_all(transfer: TransferSet, store: BlobStore, taken: list[dict], *, replace: bool, actor: Actor,
-                 verified: carried.Verified) -> list[tuple]:
-    """(record, job, plan) of every version, prepared PREPARING_THREADS at once, in the order of ``taken``; the
-    first failure cancels the versions not begun and is raised once the others have stopped."""
-
-    def prepare(record: dict) -> tuple:
-        try:
-            name = f"{_label(record)} from transfer {transfer.manifest['transfer']}"
-            job = carried.start(actor=actor, bundle_name=name, bundle_digest=record["bundle_digest"], replace=replace,
-                                verified=verified)
-            reader = CarriedBundle(transfer, record, store)
-            return record, job, carried.prepare(job, reader, reader.inventory(), verified)
-        finally:
-            connection.close()  # this thread's own connection
-
-    with ThreadPoolExecutor(max_workers=PREPARING_THREADS, thread_name_prefix="import") as pool:
-        futures = [pool.submit(prepare, record) for record in taken]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
 
 def _sort_out(transfer: TransferSet, store: BlobStore, replace: bool, report: ImportReport) -> list[dict]:
