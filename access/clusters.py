@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import functools
 import operator
-import re
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.universe.rules import Rules, allows, pattern_regex
 
 from . import audit
 from .audit import Actor
@@ -24,8 +23,8 @@ from .validators import version_patterns
 class Visibility:
     """What a cluster may see; hashable, so a rendered repository can be cached for it."""
 
-    # package name -> version patterns (empty: every version); None: every package.
-    rules: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    # None: every package (the rule language: dcos_bundle.universe.rules).
+    rules: Rules | None = None
 
     def versions(self, versions: QuerySet) -> QuerySet:
         """The PackageVersions of ``versions`` the cluster may see, filtered in the database."""
@@ -35,25 +34,16 @@ class Visibility:
         for package, patterns in self.rules:
             rule = Q(package__name=package)
             if patterns:
-                rule &= functools.reduce(operator.or_, (Q(version__regex=_regex(pattern)) for pattern in patterns))
+                rule &= functools.reduce(operator.or_,
+                                         (Q(version__regex=pattern_regex(pattern)) for pattern in patterns))
             allowed |= rule
         return versions.filter(allowed)
 
     def allows(self, name: str, version: str) -> bool:
-        if self.rules is None:
-            return True
-        for package, patterns in self.rules:
-            if package == name:
-                return not patterns or any(fnmatchcase(version, pattern) for pattern in patterns)
-        return False
+        return self.rules is None or allows(self.rules, name, version)
 
 
 EVERYTHING = Visibility()
-
-
-def _regex(pattern: str) -> str:
-    """A whole-version wildcard pattern as a regular expression PostgreSQL and SQLite read alike."""
-    return "^" + "".join({"*": ".*", "?": "."}.get(char) or re.escape(char) for char in pattern) + "$"
 
 
 def dcos_version_of(cluster: Cluster) -> tuple[int, ...] | None:

@@ -37,7 +37,9 @@ from dcos_bundle.builder.progress import BuildProgress
 from dcos_bundle.client import DEFAULT_CHUNK_SIZE, FINISHED_JOB_STATES, Registry, find_connection, upload_bundle
 from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
 from dcos_bundle.sizes import human_size, parse_size
+from dcos_bundle.mirror import mirror
 from dcos_bundle.universe.migrate import migrate_package
+from dcos_bundle.universe.rules import dcos_version, package_rules
 from dcos_bundle.version import installed_version
 
 
@@ -82,6 +84,46 @@ def run_build(options) -> dict:
     return result.to_json()
 
 
+
+
+def add_mirror_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repository", required=True, metavar="URL|FILE",
+                        help="A Universe repository: a /repo URL, or a repo-*.json / universe.json file (.gz too).")
+    parser.add_argument("--output-directory", required=True, help="Where to write the <name>-<version>.dcos bundles.")
+    parser.add_argument("--package", action="append", default=[], dest="packages", metavar="NAME[=PATTERNS]",
+                        help="Mirror this package, or its versions matching the comma-separated patterns (2.3.0, "
+                             "2.4.*), as cluster rules say it; repeat. Default: every package.")
+    parser.add_argument("--dcos-version", help="Leave out versions that need a newer DC/OS.")
+    parser.add_argument("--jobs", type=int, default=4, help="Versions built at once (default 4).")
+    parser.add_argument("--asset-mirror", action="append", default=[], metavar="FROM=TO",
+                        help="Download URLs starting with FROM from TO instead (repeatable).")
+    parser.add_argument("--accept-changed-content-hashes", action="store_true",
+                        help="When a CLI binary no longer matches its declared contentHash, record the new hash.")
+    parser.add_argument("--json", action="store_true", help="Print the result as JSON; no progress bar.")
+
+
+def run_mirror(options) -> dict:
+    try:
+        rules = package_rules(options.packages) if options.packages else None
+        dcos = dcos_version(options.dcos_version) if options.dcos_version else None
+    except ValueError as error:
+        raise RegistryError(ErrorCode.INVALID_PACKAGE, str(error)) from None
+    report = mirror(options.repository, options.output_directory, rules=rules, dcos=dcos,
+                    mirrors=[parse_mirror(text) for text in options.asset_mirror], jobs=options.jobs,
+                    accept_changed_content_hashes=options.accept_changed_content_hashes,
+                    show_progress=False if options.json else None)
+    if report.failed:
+        reasons = "; ".join(f"{failure['package']} {failure['version']}: [{failure['code']}] {failure['message']}"
+                            for failure in report.failed)
+        raise RegistryError(ErrorCode.MIRROR_INCOMPLETE, f"{len(report.failed)} of {report.chosen} versions failed "
+                            f"({len(report.built)} built, {len(report.kept)} already built): {reasons}",
+                            **report.to_json())
+    return report.to_json()
+
+
+def show_mirror(report: dict) -> str:
+    return (f"Mirrored {report['chosen']} versions of {report['source']} into {report['output_directory']}: "
+            f"{len(report['built'])} built, {len(report['kept'])} already built and valid.")
 
 
 def show_migrate(result: dict) -> str:
@@ -366,6 +408,9 @@ VERBS = {
     "migrate": Verb(add_migrate_arguments, run_migrate, show_migrate,
                     "Turn a Universe package into a build definition."),
     "build": Verb(add_build_arguments, run_build, show_build, "Build a .dcos bundle from a build definition."),
+    "mirror": Verb(add_mirror_arguments, run_mirror, show_mirror,
+                   "Build a bundle of every chosen version of a Universe repository (resumable).",
+                   interrupted="interrupted; run the same command again: it keeps what is built and valid"),
     "add": Verb(add_add_arguments, run_add, show_add, "Upload a bundle (resumable) and follow its ingest job.",
                 interrupted="interrupted; run the same command again: it sends only what the registry lacks, "
                             "or follows the job of an upload already committed"),

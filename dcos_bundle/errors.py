@@ -152,6 +152,9 @@ class ErrorCode(StrEnum):
     REGISTRY_NOT_CONFIGURED = "registry_not_configured"
     REGISTRY_UNREACHABLE = "registry_unreachable"
     BUNDLE_CHANGED = "bundle_changed"
+    INVALID_REPOSITORY = "invalid_repository"
+    REPOSITORY_UNREACHABLE = "repository_unreachable"
+    MIRROR_INCOMPLETE = "mirror_incomplete"
 
 
 class RegistryError(Exception):

@@ -13,6 +13,7 @@ verify a whole set of versions before it makes any of them visible.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -33,6 +34,9 @@ from ingest.stages.validate import BundlePlan, validate_bundle
 from ingest.stages.verify_images import plan_images, verify_and_store_layer
 
 Stage = IngestJob.Stage
+# How often the run's waiting jobs get a heartbeat: far within INGEST_REDISPATCH_AFTER_SECONDS (minutes), and
+# seldom enough not to cost a database commit per progress write.
+WAITING_HEARTBEAT_SECONDS = 30
 
 
 @dataclass
@@ -46,6 +50,14 @@ class Verified:
     blobs: set[str] = field(default_factory=set)
     # The run's unfinished jobs: their heartbeat goes on while another job of the run works.
     jobs: list = field(default_factory=list)
+    jobs_touched: float = 0.0
+
+    def keep_jobs_alive(self) -> None:
+        """A heartbeat for the run's waiting jobs, at most every WAITING_HEARTBEAT_SECONDS."""
+        if time.monotonic() - self.jobs_touched >= WAITING_HEARTBEAT_SECONDS:
+            self.jobs_touched = time.monotonic()
+            IngestJob.objects.filter(pk__in=self.jobs, state=IngestJob.State.RUNNING).update(
+                heartbeat_at=timezone.now())
 
 
 class _RunProgress(StageProgress):
@@ -53,11 +65,11 @@ class _RunProgress(StageProgress):
 
     def __init__(self, job_id, stage: str, verified: Verified):
         super().__init__(job_id, stage)
-        self._jobs = verified.jobs
+        self._verified = verified
 
     def flush(self) -> None:
         super().flush()
-        IngestJob.objects.filter(pk__in=self._jobs, state=IngestJob.State.RUNNING).update(heartbeat_at=timezone.now())
+        self._verified.keep_jobs_alive()
 
 
 def start(*, actor: Actor, bundle_name: str, bundle_digest: str, replace: bool, verified: Verified) -> IngestJob:
@@ -102,8 +114,9 @@ def prepare(job: IngestJob, reader: BundleReader, inventory: Inventory, verified
     return plan
 
 
-def publish_prepared(job: IngestJob, plan: BundlePlan) -> str:
+def publish_prepared(job: IngestJob, plan: BundlePlan, verified: Verified) -> str:
     """Make a prepared version visible (one transaction); returns the job's outcome (published or replaced)."""
+    verified.keep_jobs_alive()
     begin_stage(job, Stage.PUBLISH)
     publish(job, plan)
     end_stage(job, Stage.PUBLISH)

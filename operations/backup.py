@@ -123,6 +123,10 @@ class BackupLocation(ABC):
         """The file names in ``folder``."""
 
     @abstractmethod
+    def remove(self, name: str) -> None:
+        """Remove a file, if it is there."""
+
+    @abstractmethod
     def open_range(self, name: str, offset: int, length: int) -> BinaryIO:
         """``length`` bytes of a file from ``offset``, streamed; FileNotFoundError if there is none of that name."""
 
@@ -156,6 +160,9 @@ class DirectoryLocation(BackupLocation):
     def names(self, folder: str) -> list[str]:
         path = self.root / folder
         return [entry.name for entry in path.iterdir() if entry.is_file()] if path.is_dir() else []
+
+    def remove(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
 
     def open_range(self, name: str, offset: int, length: int) -> BinaryIO:
         file = open(self.root / name, "rb")
@@ -197,6 +204,9 @@ class S3Location(BackupLocation):
             yield local
             local.seek(0)
             self.client.upload_fileobj(local, self.bucket, self.root + name)
+
+    def remove(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.root + name)
 
     def open_range(self, name: str, offset: int, length: int) -> BinaryIO:
         if not length:

@@ -15,13 +15,14 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from access.clusters import EVERYTHING, Visibility, dcos_version_of, find_cluster, visibility_of
-from access.validators import DCOS_VERSION, version_patterns
 from blobs.drivers import BlobNotFound, BlobStoreError
 from blobs.drivers.base import VerifyingCopier
 from blobs.store import blob_store
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import OCI_INDEX_MEDIA_TYPE, REF_NAME_ANNOTATION, AssetEntry, BlobRole, ImageEntry, Manifest
 from dcos_bundle.universe.resource import file_name_of
+from dcos_bundle.universe.rules import dcos_version as parse_dcos_version
+from dcos_bundle.universe.rules import package_rules, runs_on
 from dcos_bundle.version import installed_version
 from operations.backup import BackupError, open_location, snapshot_transaction
 from operations.models import OperationRun
@@ -38,7 +39,6 @@ from operations.transfer import (
     write_document,
 )
 from packages_app.models import PackageVersion, VersionBlob
-from packages_app.repo.dcos_rules import release_key
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,7 @@ class Selection:
         chosen = self.visibility.versions(PackageVersion.objects.all()).order_by("package__name", "release_version")
         return [version for version in chosen.select_related("package").annotate(
                     metadata_text=Cast("metadata", models.TextField()))
-                if self.dcos_version is None or not version.min_dcos_release_version
-                or release_key(version.min_dcos_release_version) <= self.dcos_version]
+                if runs_on(version.min_dcos_release_version, self.dcos_version)]
 
 
 def selection(*, cluster: str | None = None, packages: list[str] = (), dcos_version: str | None = None) -> Selection:
@@ -62,26 +61,19 @@ def selection(*, cluster: str | None = None, packages: list[str] = (), dcos_vers
     ``NAME`` or ``NAME=PATTERN,PATTERN`` (the version patterns cluster rules use), optionally a DC/OS version."""
     if cluster and packages:
         raise RegistryError(ErrorCode.INVALID_REQUEST, "Select either a cluster or packages, not both.")
-    if dcos_version and not DCOS_VERSION.match(dcos_version):
-        raise RegistryError(ErrorCode.INVALID_REQUEST, f"{dcos_version!r} is not a DC/OS version: use major.minor or "
-                            "major.minor.patch (e.g. 2.2).", field="dcos_version")
-    dcos = tuple(int(part) for part in dcos_version.split(".")) if dcos_version else None
+    try:
+        dcos = parse_dcos_version(dcos_version) if dcos_version else None
+        rules = package_rules(packages)
+    except ValueError as error:
+        raise RegistryError(ErrorCode.INVALID_REQUEST, str(error)) from None
     if cluster:
         found = find_cluster(cluster)
         return Selection(visibility_of(found), dcos or dcos_version_of(found),
                          (("cluster", cluster), ("dcos_version", dcos_version or found.dcos_version or None)))
     if not packages:
         return Selection(EVERYTHING, dcos, (("all", True), ("dcos_version", dcos_version)))
-    rules = {}
-    for spec in packages:
-        name, _, patterns = spec.partition("=")
-        try:
-            rules[name.strip()] = version_patterns(patterns)
-        except ValueError as error:
-            raise RegistryError(ErrorCode.INVALID_REQUEST, str(error), field="package") from None
-    return Selection(Visibility(tuple(sorted(rules.items()))), dcos,
-                     (("packages", {name: list(patterns) for name, patterns in sorted(rules.items())}),
-                      ("dcos_version", dcos_version)))
+    return Selection(Visibility(rules), dcos, (("packages", {name: list(patterns) for name, patterns in rules}),
+                                                ("dcos_version", dcos_version)))
 
 
 @dataclass(kw_only=True)

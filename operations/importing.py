@@ -113,13 +113,13 @@ def import_transfer(source: str, *, replace: bool = False, actor: Actor = IMPORT
                     run: OperationRun | None = None) -> ImportReport:
     """Import the transfer set at ``source``; see the module's description."""
     schema_created = create_schema_if_empty()
-    store = blob_store()
-    try:
-        ensure_backend_lock(store)
-    except StorageBackendMismatch as mismatch:
-        raise RegistryError(ErrorCode.STORAGE_MOVED, f"Refusing to import: this registry's blobs live in "
-                            f"{mismatch.locked.identity}, but STORAGE_URL points at {store.identity}.") from None
     with recorded_run(OperationRun.Kind.IMPORT, target=source, run=run) as run:
+        store = blob_store()
+        try:
+            ensure_backend_lock(store)
+        except StorageBackendMismatch as mismatch:
+            raise RegistryError(ErrorCode.STORAGE_MOVED, f"Refusing to import: this registry's blobs live in "
+                                f"{mismatch.locked.identity}, but STORAGE_URL points at {store.identity}.") from None
         try:
             location = open_location(source)
         except BackupError as error:
@@ -138,8 +138,10 @@ def import_transfer(source: str, *, replace: bool = False, actor: Actor = IMPORT
                 reader = CarriedBundle(transfer, record, store)
                 prepared.append((record, job, carried.prepare(job, reader, reader.inventory(), verified)))
             for record, job, plan in prepared:
-                outcome = carried.publish_prepared(job, plan)
-                (report.replaced if outcome == IngestJob.Outcome.REPLACED else report.added).append(_label(record))
+                outcome = carried.publish_prepared(job, plan, verified)
+                # Unchanged too: the same version, published meanwhile by an upload or another import.
+                {IngestJob.Outcome.REPLACED: report.replaced, IngestJob.Outcome.UNCHANGED: report.unchanged}.get(
+                    outcome, report.added).append(_label(record))
         except RegistryError as error:
             _abandon(verified, error)
             raise _refused(error, published=len(report.added) + len(report.replaced)) from None

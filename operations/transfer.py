@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
@@ -86,9 +87,14 @@ class VolumeWriter:
         self._finish_volume()
 
     def abort(self) -> None:
+        """Remove what was written (call it while handling the exception that stopped the export): the volume being
+        written never appears under its name, and the finished ones are removed."""
         if self._stack is not None:
-            self._stack.__exit__(RegistryError, None, None)
+            self._stack.__exit__(*sys.exc_info())
             self._stack = self._file = None
+        for volume in self.volumes:
+            self._location.remove(volume["name"])
+        self.volumes = []
 
 
 def checksums_text(entries: list[tuple[str, str]]) -> bytes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from dcos_bundle.universe.rules import release_key  # noqa: F401  (the repository's order of DC/OS versions)
+
 # The packagingVersions each repository version carries (4.0 in v3 after downgrading it). A 5.0 package never
 # reaches a v3/v4 repository: Universe only published 5.0 packages for DC/OS 1.12 and later (the generator would
 # have failed its own schema check otherwise), and an older Cosmos can neither read one nor use its `manager`.
@@ -19,11 +21,6 @@ def dcos_version(user_agent: str | None) -> tuple[int, ...] | None:
     """The cluster's DC/OS version from Cosmos's User-Agent, e.g. ``dcos/1.10.2`` -> (1, 10, 2)."""
     found = _DCOS_VERSION.search(user_agent or "")
     return tuple(int(part) for part in found.group(1).split(".")) if found else None
-
-
-def release_key(value: str) -> tuple[int, ...]:
-    """Loose version order for ``minDcosReleaseVersion`` ("1.10" > "1.9"; "1.10" < "1.10.0"), as LooseVersion."""
-    return tuple(int(part) for part in value.split("."))
 
 
 def highest_repo_version(dcos: tuple[int, ...] | None) -> str:

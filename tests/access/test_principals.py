@@ -19,6 +19,7 @@ from blobs.models import Blob
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
 from ingest import pipeline, services
 from ingest.models import IngestJob, UploadSession
+from operations.models import OperationRun
 from packages_app.models import PackageVersion
 from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, make_bundle
@@ -85,6 +86,9 @@ OPERATIONS = {
                                                 headers={"Content-Range": "bytes 0-9/10"}),
     ("DELETE", "/api/v1/uploads/{id}/"): Operation(WRITE, "upload"),
     ("POST", "/api/v1/uploads/{id}/commit/"): Operation(WRITE, "upload", body={}),
+    ("POST", "/api/v1/transfers/exports/"): Operation(ADMIN, body={"to": "/nonexistent/transfer"}),
+    ("POST", "/api/v1/transfers/imports/"): Operation(ADMIN, body={"from": "/nonexistent/transfer"}),
+    ("GET", "/api/v1/operations/{id}/"): Operation(ADMIN, "operation"),
 }
 
 # How each kind of object answers a caller that does not reach it: as if it did not exist.
@@ -130,13 +134,14 @@ class Target:
     job: str = ""
     upload: str = ""
     key_id: str = ""
+    operation: str = ""  # an operation run (not a cluster's: only admins reach runs)
 
 
 def reaches(name: str, caller: Caller, kind: str, target: Target) -> bool:
     if kind == "upload":
         return name == target.opener or (caller.cluster is None and caller.acting_scope == ADMIN)
-    if kind == "token":
-        return True  # an admin without a cluster reaches every token; the scope check refuses the others
+    if kind in ("token", "operation"):
+        return True  # an admin without a cluster reaches every one; the scope check refuses the others
     # Each cluster sees its own package only, and a job is its creator's cluster's.
     return caller.cluster is None or caller.cluster == target.cluster
 
@@ -191,12 +196,14 @@ def world():
     clients["staff"].force_login(staff)
 
     targets = {}
+    run = OperationRun.objects.create(kind=OperationRun.Kind.EXPORT, target="/elsewhere")
     for cluster, package, opener in [(alpha, "small", "alpha_write"), (beta, "big", "beta_write"),
                                      (gamma, "lonely", "write")]:
         creator = tokens[opener]
         job = IngestJobFactory(created_by=label(creator), cluster=creator.cluster)
         upload = UploadSessionFactory(size=10, created_by=label(creator), cluster=creator.cluster)
-        targets[cluster.name] = Target(cluster.name, package, opener, str(job.pk), str(upload.pk), creator.key_id)
+        targets[cluster.name] = Target(cluster.name, package, opener, str(job.pk), str(upload.pk), creator.key_id,
+                                       str(run.pk))
     return {"clients": clients, "tokens": tokens, "targets": targets, "clusters": clusters}
 
 
@@ -204,7 +211,7 @@ def path_of(template: str, operation: Operation, target: Target) -> str:
     values = {
         None: {}, "cluster": {"name": target.cluster}, "package": {"name": target.package},
         "version": {"name": target.package, "version": "1.0.0"}, "job": {"id": target.job},
-        "upload": {"id": target.upload}, "token": {"key_id": target.key_id},
+        "upload": {"id": target.upload}, "token": {"key_id": target.key_id}, "operation": {"id": target.operation},
     }[operation.kind]
     return template.format(**values) + operation.query
 

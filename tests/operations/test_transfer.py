@@ -13,6 +13,7 @@ import ingest.carried
 import operations.importing
 from blobs.models import Blob
 from ingest.models import IngestJob
+from operations.models import OperationRun
 from operations.transfer import CHECKSUMS_NAME, MANIFEST_NAME
 from packages_app.models import Package, PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
@@ -127,10 +128,10 @@ def test_an_interrupted_import_completes_when_run_again(client, tmp_path, settin
     # Killed while publishing: one version is out, the other jobs were left running, holding their blobs.
     published = ingest.carried.publish_prepared
 
-    def publish_once_then_die(job, plan):
+    def publish_once_then_die(job, plan, verified):
         if PackageVersion.objects.exists():
             raise KeyboardInterrupt
-        return published(job, plan)
+        return published(job, plan, verified)
 
     monkeypatch.setattr(ingest.carried, "publish_prepared", publish_once_then_die)
     monkeypatch.setattr(operations.importing, "_abandon", lambda verified, error: None)
@@ -142,7 +143,8 @@ def test_an_interrupted_import_completes_when_run_again(client, tmp_path, settin
 
     report = run_json("import", "--from", target)
     assert (len(report["added"]), len(report["unchanged"])) == (2, 1)
-    assert catalogue_view(client)["repo"] == before["repo"]
+    after = catalogue_view(client)
+    assert (after["repo"], after["metadata_text"]) == (before["repo"], before["metadata_text"])
     assert run_json("import", "--from", target)["unchanged"] == ["hello 1.0.0", "hello 2.0.0", "world 0.1.0"]
 
 
@@ -211,3 +213,20 @@ def test_dcos_registry_export_and_import_wait_for_the_run(cli, operator_token, c
     assert status == 0 and json.loads(out)["summary"]["unchanged"] == 1
     status, out, err = cli("export", "--to", target, DCOS_REGISTRY_TOKEN=operator_token)
     assert status == 1 and err.startswith("error [transfer_exists]: ")
+
+
+def test_an_export_that_fails_leaves_no_transfer_set(client, tmp_path, registry):
+    publish(client, tmp_path, "hello", "1.0.0", 1, [4096, 2048])
+    lost = max(VersionBlob.objects.values_list("blob_id", flat=True))
+    registry.delete(lost)
+    target = tmp_path / "transfer"
+    with pytest.raises(CommandError, match=f"Blob {lost} is missing from the registry's storage"):
+        call_command("export", "--to", str(target), "--volume-size", "1000")
+    assert not (target / MANIFEST_NAME).exists() and not (target / CHECKSUMS_NAME).exists()
+    assert list((target / "data").iterdir()) == []
+    run = OperationRun.objects.get(kind="export")
+    assert (run.succeeded, run.summary["code"]) == (False, "blob_store_unstable")
+
+    # The target takes the next export.
+    client.delete("/api/v1/packages/hello/versions/1.0.0/")
+    assert run_json("export", "--to", str(target))["versions"] == 0
