@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import uuid
 
 import boto3
@@ -194,3 +197,20 @@ def stack(own_stack):
     """The fault tests' registry with every process and service running, whatever the last test stopped."""
     own_stack.ensure_up()
     return own_stack
+
+
+@pytest.fixture
+def skopeo(tmp_path):
+    """Runs skopeo with the given arguments and answers its output."""
+    executable = shutil.which("skopeo")
+    if not executable:
+        service_missing("skopeo", "it is not installed (apt-get install skopeo)")
+    # Our own policy: the copy must not depend on the machine's /etc/containers/policy.json.
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+
+    def run(*args: str) -> bytes:
+        return subprocess.run([executable, "--policy", str(policy), *args], capture_output=True, check=True,
+                              timeout=120).stdout
+
+    return run

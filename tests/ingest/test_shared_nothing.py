@@ -21,7 +21,7 @@ from ingest.models import IngestJob
 from registry_site.celery import app as celery_app
 from tests.actors import TEST_ACTOR
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
-from tests.packages_app.test_registry_v2 import GREETING, busybox_bundle, skopeo  # noqa: F401 (skopeo: a fixture)
+from tests.packages_app.test_registry_v2 import GREETING, busybox_bundle
 from tests.processes import free_port, registry_env, wait_until
 from tests.stack import RegistryProcess, web_command, worker_command
 from tests.services import redis_url
