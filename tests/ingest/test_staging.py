@@ -27,6 +27,7 @@ from packages_app.models import PackageVersion
 from tests.actors import TEST_ACTOR
 from tests.bundles import ImageSpec, make_bundle
 from tests.factories import IngestJobFactory
+from tests.ingest.test_upload_api import open_upload, put_chunk
 
 pytestmark = pytest.mark.s3
 MiB = 1024 * 1024
@@ -107,18 +108,6 @@ def test_zipfile_reads_a_staged_bundle(s3_registry, tmp_path):
         assert reader.metadata()["name"] == built.metadata["name"]
     staging.remove(location)
     assert leftovers(s3_registry) == []
-
-
-def open_upload(client, path, **fields) -> dict:
-    response = client.post("/api/v1/uploads/", {"size": path.stat().st_size, "file_name": path.name, **fields},
-                           content_type="application/json")
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def put_chunk(client, session, data: bytes, start: int, total: int):
-    return client.put(session["url"], data=data, content_type="application/octet-stream",
-                      headers={"Content-Range": f"bytes {start}-{start + len(data) - 1}/{total}"})
 
 
 def test_a_resumable_upload_in_chunks_of_any_size_is_staged_as_parts_and_ingested(client, s3_registry, tmp_path):

@@ -9,14 +9,13 @@ import json
 import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
-import docker
 import pytest
 import requests
 
 from blobs.store import blob_store
 from packages_app.coordinates import package_coordinate
 from tests.bundles import AssetSpec, ImageSpec, make_bundle
-from tests.packages_app.test_registry_v2 import GREETING, publish, publish_file, serve_busybox
+from tests.packages_app.test_registry_v2 import publish, publish_file, pull_and_run, serve_busybox
 from tests.streams import PatternStream
 
 ASSET_SIZE = 300_000
@@ -136,15 +135,7 @@ def test_a_mesos_fetcher_style_client_follows_the_redirect(asset, live_server):
 def test_dockerd_pulls_through_the_redirects_and_runs_the_image(docker_client, client, tmp_path, live_server,
                                                                  s3_registry):
     host, digest = serve_busybox(client, tmp_path / "bundle", live_server, "example/busybox:1.36")
-    image = docker_client.images.pull(f"{host}/example/busybox@{digest}")
-    try:
-        output = docker_client.containers.run(image.id, remove=True, network_mode="none")
-        assert output.decode().strip() == GREETING
-    finally:
-        try:
-            docker_client.images.remove(image.id, force=True)
-        except docker.errors.ImageNotFound:
-            pass
+    pull_and_run(docker_client, f"{host}/example/busybox@{digest}")
 
 
 @pytest.mark.docker

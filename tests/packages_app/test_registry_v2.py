@@ -492,6 +492,20 @@ def serve_busybox(client, directory: Path, live_server, reference: str) -> tuple
     # dockerd treats registries on 127.0.0.0/8 as insecure (plain HTTP) without configuration.
     return f"127.0.0.1:{live_server.thread.port}", digest
 
+def pull_and_run(docker_client, reference: str) -> None:
+    """dockerd pulls ``reference`` by digest and runs it (no network) to the greeting; the image is removed after."""
+    image = docker_client.images.pull(reference)
+    try:
+        assert reference in image.attrs["RepoDigests"]
+        output = docker_client.containers.run(image.id, remove=True, network_mode="none")
+        assert output.decode().strip() == GREETING
+    finally:
+        try:
+            docker_client.images.remove(image.id, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+
 
 @pytest.fixture
 def served_busybox(client, tmp_path, live_server):
@@ -503,16 +517,7 @@ def served_busybox(client, tmp_path, live_server):
 @pytest.mark.docker
 def test_dockerd_pulls_by_digest_and_runs_the_image(docker_client, served_busybox):
     host, repository, _, digest = served_busybox
-    image = docker_client.images.pull(f"{host}/{repository}@{digest}")
-    try:
-        assert f"{host}/{repository}@{digest}" in image.attrs["RepoDigests"]
-        output = docker_client.containers.run(image.id, remove=True, network_mode="none")
-        assert output.decode().strip() == GREETING
-    finally:
-        try:
-            docker_client.images.remove(image.id, force=True)
-        except docker.errors.ImageNotFound:
-            pass
+    pull_and_run(docker_client, f"{host}/{repository}@{digest}")
 
 
 @pytest.mark.docker
