@@ -32,7 +32,6 @@ import multiprocessing
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -456,20 +455,14 @@ def main() -> None:
             servers.append(local)
             layer_path, digest = layer_file(local, work)
             args.layer_bytes = layer_path.stat().st_size
-            columns = {"ours (nginx)": measure(local, args)}
-            local.stop()
-            servers.remove(local)
+            columns = {"ours (nginx)": measure_alone(local, servers, args)}
             alone = start_registry("ours (gunicorn alone)", work / "local", port + 1, "none", None)
             servers.append(alone)
-            columns["gunicorn alone"] = measure(alone, args)
-            alone.stop()
-            servers.remove(alone)
+            columns["gunicorn alone"] = measure_alone(alone, servers, args)
             distribution = start_distribution("distribution", work / "dist-local", port + 2, "local", layer_path,
                                               digest, None)
             servers.append(distribution)
-            columns["distribution (fs)"] = measure(distribution, args)
-            distribution.stop()
-            servers.remove(distribution)
+            columns["distribution (fs)"] = measure_alone(distribution, servers, args)
             tables["Local disk"] = columns
         if "s3" in storages:
             s3 = s3_settings()
@@ -482,12 +475,10 @@ def main() -> None:
             servers.append(ours)
             layer_path, digest = layer_file(ours, work)
             args.layer_bytes = layer_path.stat().st_size
-            columns = {"ours (S3 redirect)": measure(ours, args)}
-            ours.stop()
-            servers.remove(ours)
+            columns = {"ours (S3 redirect)": measure_alone(ours, servers, args)}
             distribution = start_distribution("distribution", work / "dist-s3", port + 4, "s3", layer_path, digest, s3)
             servers.append(distribution)
-            columns["distribution (s3)"] = measure(distribution, args)
+            columns["distribution (s3)"] = measure_alone(distribution, servers, args)
             tables["S3 (SeaweedFS)"] = columns
         print(f"\n{args.clients} clients x {args.seconds:.0f} s on one {args.layer_bytes / MiB:.0f} MiB layer; "
               f"slowloris: {args.slow_sockets} sockets for {args.slow_seconds:.0f} s; {os.cpu_count()} CPUs")
@@ -499,6 +490,15 @@ def main() -> None:
         if bucket is not None:
             empty_bucket(s3["client"], bucket)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_alone(server: Server, servers: list[Server], args) -> dict:
+    """Measure one server, then stop it: each column has the machine to itself."""
+    try:
+        return measure(server, args)
+    finally:
+        server.stop()
+        servers.remove(server)
 
 
 def layer_file(server: Server, work: Path) -> tuple[Path, str]:
