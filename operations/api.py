@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.urls import path, reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -46,6 +47,12 @@ class ImportRequest(serializers.Serializer):
     source = serializers.CharField(max_length=1024, help_text="The transfer set: a directory or s3://bucket/prefix.")
     replace = serializers.BooleanField(default=False)
 
+    def get_fields(self):
+        # The request names the transfer set "from", as manage.py import --from does; Python cannot declare it.
+        fields = super().get_fields()
+        fields["from"] = fields.pop("source")
+        return fields
+
 
 def _accepted(run: OperationRun, send) -> Response:
     """The run is committed before its task is sent (the worker must find it)."""
@@ -59,6 +66,7 @@ class ExportView(APIView):
 
     required_scope = ADMIN
 
+    @extend_schema(request=ExportRequest, responses={202: OperationRunSerializer})
     def post(self, request):
         fields = ExportRequest(data=request.data)
         fields.is_valid(raise_exception=True)
@@ -78,16 +86,16 @@ class ImportView(APIView):
 
     required_scope = ADMIN
 
+    @extend_schema(request=ImportRequest, responses={202: OperationRunSerializer})
     def post(self, request):
-        fields = ImportRequest(data={"source": request.data.get("from"), "replace": request.data.get("replace",
-                                                                                                      False)})
+        fields = ImportRequest(data=request.data)
         fields.is_valid(raise_exception=True)
         data = fields.validated_data
         require_broker()
         with transaction.atomic():
-            run = OperationRun.objects.create(kind=OperationRun.Kind.IMPORT, target=data["source"])
+            run = OperationRun.objects.create(kind=OperationRun.Kind.IMPORT, target=data["from"])
             return _accepted(run, lambda: tasks.import_catalogue.delay(
-                run.pk, data["source"], data["replace"], request_actor(request).label))
+                run.pk, data["from"], data["replace"], request_actor(request).label))
 
 
 class OperationRunDetail(generics.RetrieveAPIView):

@@ -5,6 +5,8 @@ Its own module: ``api.py`` holds the parser DRF's settings name, which a view mo
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -27,6 +29,7 @@ API_ROOT_LINKS = {
 }
 
 
+@extend_schema(responses={200: OpenApiTypes.OBJECT})
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def api_root(request, format=None):

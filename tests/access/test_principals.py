@@ -55,6 +55,7 @@ class Operation:
 
 OPERATIONS = {
     ("GET", "/api/schema/"): Operation(None, query="?format=json"),
+    ("GET", "/api/v1/"): Operation(None),
     ("GET", "/api/v1/audit/"): Operation(ADMIN),
     ("POST", "/api/v1/bundles/"): Operation(WRITE, body=b"PK\x05\x06" + b"\0" * 18, content_type=BUNDLE_MEDIA_TYPE),
     ("GET", "/api/v1/clusters/"): Operation(READ),
