@@ -88,6 +88,8 @@ class IngestJobAdmin(admin.ModelAdmin):
         stage = next((stage for stage in job.stages.all() if stage.stage == job.stage), None)
         if stage is None:
             return "-"
+        if not stage.bytes_total:
+            return f"{stage} ({stage.percent}%)"  # a stage that counts no bytes (validate, publish)
         return f"{stage}: {human_size(stage.bytes_done)} of {human_size(stage.bytes_total)} ({stage.percent}%)"
 
     @admin.display(description="package", ordering="package_name")
