@@ -29,14 +29,20 @@
   }
   function when(iso) { return new Date(iso).toLocaleString(); }
 
+  // As the server writes it: a stage that counts no bytes shows its percent alone.
+  function progressText(stage) {
+    var percent = " (" + stage.percent.toFixed(1) + "%)";
+    if (!stage.bytes_total) return STAGE_NAMES[stage.stage] + percent;
+    return STAGE_NAMES[stage.stage] + ": " + humanSize(stage.bytes_done) + " of " + humanSize(stage.bytes_total) + percent;
+  }
+
   function show(job) {
     var stateCell = document.querySelector(".field-state .readonly");
     if (stateCell && stateCell.textContent.toLowerCase() !== job.state) marker.textContent = "Job " + job.state;
     setField("state", capitalised(job.state));
     setField("stage", STAGE_NAMES[job.stage] || job.stage || "-");
     var current = job.stages.filter(function (stage) { return stage.stage === job.stage; })[0];
-    setField("progress", current ? STAGE_NAMES[current.stage] + ": " + humanSize(current.bytes_done) + " of " +
-             humanSize(current.bytes_total) + " (" + current.percent.toFixed(1) + "%)" : "-");
+    setField("progress", current ? progressText(current) : "-");
     if (job.error) { setField("error_code", job.error.code); setField("error_message", job.error.message); }
     var body = document.querySelector("table.registry-stages tbody");
     job.stages.forEach(function (stage) {
