@@ -54,7 +54,7 @@ wait_for() {
 }
 
 need_debian_packages pg_isready:postgresql redis-server:redis-server dockerd:docker.io skopeo:skopeo busybox:busybox-static \
-  chromium:chromium chromedriver:chromium-driver
+  chromium:chromium chromedriver:chromium-driver nginx:nginx pigz:pigz
 
 if ! pg_isready -h 127.0.0.1 -p "$PG_PORT" -q; then
   echo "Starting PostgreSQL"
