@@ -57,7 +57,7 @@ def test_an_operator_logs_in_reads_a_job_and_removes_a_version(browser, live_ser
 
     browser.get(live_server.url + reverse("admin:ingest_ingestjob_change", args=[job.pk]))
     assert wait_for(browser, ".field-state .readonly").text == "Succeeded"
-    assert browser.find_element(By.CSS_SELECTOR, ".field-progress .readonly").text.startswith("Publish:")
+    assert browser.find_element(By.CSS_SELECTOR, ".field-progress .readonly").text == "Publish (100.0%)"
     browser.find_element(By.LINK_TEXT, "hello 1.0.0").click()
     assert wait_for(browser, ".field-version .readonly").text == "1.0.0"
 
