@@ -54,9 +54,13 @@ class ImportRequest(serializers.Serializer):
         return fields
 
 
-def _accepted(run: OperationRun, send) -> Response:
-    """The run is committed before its task is sent (the worker must find it)."""
-    transaction.on_commit(send)
+def _started(kind: OperationRun.Kind, target: str, send) -> Response:
+    """Record a run and answer 202 with it; ``send(run_id)`` sends its task once the run is committed (the worker
+    must find it)."""
+    require_broker()
+    with transaction.atomic():
+        run = OperationRun.objects.create(kind=kind, target=target)
+        transaction.on_commit(lambda: send(run.pk))
     return Response(OperationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED,
                     headers={"Location": reverse("operation-detail", args=[run.pk])})
 
@@ -74,11 +78,8 @@ class ExportView(APIView):
         choice = {"cluster": data.get("cluster") or None, "packages": data["packages"],
                   "dcos_version": data.get("dcos_version") or None}
         selection(**choice)  # a wrong cluster or pattern is refused now, not in the run
-        require_broker()
-        with transaction.atomic():
-            run = OperationRun.objects.create(kind=OperationRun.Kind.EXPORT, target=data["to"])
-            return _accepted(run, lambda: tasks.export_catalogue.delay(
-                run.pk, data["to"], choice, data.get("since") or None, data.get("volume_size")))
+        return _started(OperationRun.Kind.EXPORT, data["to"], lambda run_id: tasks.export_catalogue.delay(
+            run_id, data["to"], choice, data.get("since") or None, data.get("volume_size")))
 
 
 class ImportView(APIView):
@@ -91,11 +92,8 @@ class ImportView(APIView):
         fields = ImportRequest(data=request.data)
         fields.is_valid(raise_exception=True)
         data = fields.validated_data
-        require_broker()
-        with transaction.atomic():
-            run = OperationRun.objects.create(kind=OperationRun.Kind.IMPORT, target=data["from"])
-            return _accepted(run, lambda: tasks.import_catalogue.delay(
-                run.pk, data["from"], data["replace"], request_actor(request).label))
+        return _started(OperationRun.Kind.IMPORT, data["from"], lambda run_id: tasks.import_catalogue.delay(
+            run_id, data["from"], data["replace"], request_actor(request).label))
 
 
 class OperationRunDetail(generics.RetrieveAPIView):
