@@ -24,19 +24,29 @@ from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
 from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.zip_records import (
+    DATA_DESCRIPTOR,
+    DEFLATED,
+    ENCRYPTION_FLAGS,
+    LOCAL_HEADER,
+    LOCAL_HEADER_SIGNATURE,
+    PATCHED_DATA,
+    STORED,
+    UTF8_NAME,
+    ZIP64_EXTRA,
+    ZIP64_MARKER,
+    ExtraRecordOverrun,
+    LocalHeader,
+    extra_records,
+    zip64_values,
+)
 
-LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 CENTRAL_ENTRY_SIGNATURE = b"PK\x01\x02"
 END_RECORD_SIGNATURE = b"PK\x05\x06"
 ZIP64_END_RECORD_SIGNATURE = b"PK\x06\x06"
 ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
 DATA_DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
 
-LOCAL_HEADER = struct.Struct("<4s5H3L2H")
-LocalHeader = namedtuple(
-    "LocalHeader",
-    "signature version flags method time date crc compressed_size size name_length extra_length",
-)
 CENTRAL_ENTRY = struct.Struct("<4s2B5H3L5H2L")
 CentralEntry = namedtuple(
     "CentralEntry",
@@ -50,20 +60,10 @@ ZIP64_END_RECORD = struct.Struct("<4sQ2H2L4Q")
 # "extensible data", so any other size is a record zipfile would misread.
 ZIP64_END_RECORD_BODY = ZIP64_END_RECORD.size - 12
 
-ENCRYPTED = 0x0001
-DATA_DESCRIPTOR = 0x0008
-PATCHED_DATA = 0x0020
-STRONG_ENCRYPTION = 0x0040
-UTF8_NAME = 0x0800
-MASKED_HEADERS = 0x2000  # central directory encryption: local headers hold masked values
-ENCRYPTION_FLAGS = ENCRYPTED | STRONG_ENCRYPTION | MASKED_HEADERS
 # The flags that change how a member's bytes are read: local header and central entry must agree.
 READING_FLAGS = ENCRYPTION_FLAGS | DATA_DESCRIPTOR | UTF8_NAME
 
-STORED, DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
 UNIX = 3
-ZIP64_EXTRA = 0x0001
-ZIP64_MARKER = 0xFFFFFFFF  # a 32-bit field whose value is in the zip64 extra field
 # What each of the end record's six numbers holds when the zip64 end record has the value.
 END_RECORD_ZIP64_MARKERS = (0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, ZIP64_MARKER, ZIP64_MARKER)
 
@@ -472,35 +472,27 @@ def _data_descriptor_length(file: BinaryIO, entry: _Entry, at: int, zip64: bool)
 
 def _extra_records(member: str, extra: bytes) -> dict[int, bytes]:
     """An extra field's records by id (the first of each), read as zipfile reads them."""
-    records: dict[int, bytes] = {}
-    position = 0
-    # zipfile ignores a tail too short for a record header; a record running past the end it refuses.
-    while position + 4 <= len(extra):
-        kind, length = struct.unpack_from("<HH", extra, position)
-        data = extra[position + 4:position + 4 + length]
-        if len(data) < length:
-            raise RegistryError(
-                ErrorCode.ZIP_HEADER_MISMATCH, f"{member}'s extra field record {kind:#06x} runs past the field's end.",
-                member=member, record=kind,
-            )
-        records.setdefault(kind, data)
-        position += 4 + length
-    return records
+    try:
+        return extra_records(extra)
+    except ExtraRecordOverrun as overrun:
+        raise RegistryError(
+            ErrorCode.ZIP_HEADER_MISMATCH,
+            f"{member}'s extra field record {overrun.record:#06x} runs past the field's end.",
+            member=member, record=overrun.record,
+        ) from None
 
 
 def _zip64_values(member: str, where: str, extra: bytes, values: tuple[int, ...]) -> tuple[int, ...]:
     """``values`` with each 0xFFFFFFFF replaced, in order, by the next 64-bit value of the zip64 extra field."""
-    wanted = values.count(ZIP64_MARKER)
-    if not wanted:
+    if ZIP64_MARKER not in values:
         return values
-    data = _extra_records(member, extra).get(ZIP64_EXTRA, b"")
-    if len(data) < 8 * wanted:
+    replaced = zip64_values(_extra_records(member, extra), values)
+    if replaced is None:
         raise RegistryError(
             ErrorCode.ZIP_HEADER_MISMATCH, f"{member}'s {where} lacks the zip64 values its 0xFFFFFFFF fields call for.",
             member=member,
         )
-    replacements = iter(struct.unpack_from(f"<{wanted}Q", data))
-    return tuple(next(replacements) if value == ZIP64_MARKER else value for value in values)
+    return replaced
 
 
 def _check_zipfile_agrees(file: BinaryIO, entries: list[_Entry]) -> None:
