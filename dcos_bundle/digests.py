@@ -8,9 +8,12 @@ it copies (``HashingCopier.chunks``, ``HashingWriter``), a check reads to hash a
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import os
 import re
+import sys
 from typing import BinaryIO, Iterator, NamedTuple
 
 from dcos_bundle.errors import ErrorCode, RegistryError
@@ -112,6 +115,64 @@ class HashingWriter(HashingCopier):
     def write(self, data) -> int:
         self.update(data)
         return self._file.write(data)
+
+
+def _openssl_sha256():
+    """OpenSSL's sha256 with its state in plain memory (the library hashlib uses), or None where it is not found."""
+    name = ctypes.util.find_library("crypto")
+    try:
+        library = ctypes.CDLL(name) if name else None
+        functions = (library.SHA256_Init, library.SHA256_Update, library.SHA256_Final) if library else None
+    except (OSError, AttributeError):
+        return None
+    if functions is not None:
+        functions[1].argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)
+    return functions
+
+
+_OPENSSL_SHA256 = _openssl_sha256()
+# SHA256_CTX: h[8], Nl, Nh, data[16] (32-bit words), num, md_len.
+_SHA256_STATE_BYTES = 4 * (8 + 2 + 16) + 2 * 4
+# A saved state is read back only by a process that lays it out the same way.
+_STATE_FORMAT = f"openssl-sha256-{sys.byteorder}-{_SHA256_STATE_BYTES}"
+
+
+class ResumableSha256:
+    """sha256 whose running state can be saved between requests and taken up by another process.
+
+    A resumable upload's chunks arrive over many requests, at whichever web: each one hashes its
+    chunk and saves the state, so the bundle's digest is known when the last chunk arrives, without
+    reading the staged file again. Where OpenSSL's sha256 cannot be loaded, ``available`` is False.
+    """
+
+    available = _OPENSSL_SHA256 is not None
+
+    def __init__(self, state: dict | None = None):
+        self._context = ctypes.create_string_buffer(_SHA256_STATE_BYTES)
+        if state:
+            if state.get("format") != _STATE_FORMAT:
+                raise ValueError(f"A sha256 state saved as {state.get('format')!r} cannot be resumed here.")
+            self._context.raw = bytes.fromhex(state["context"])
+            self.size = state["size"]
+        else:
+            _OPENSSL_SHA256[0](self._context)
+            self.size = 0
+
+    def update(self, chunk) -> None:
+        data = bytes(chunk) if not isinstance(chunk, bytes) else chunk
+        _OPENSSL_SHA256[1](self._context, data, len(data))
+        self.size += len(data)
+
+    def state(self) -> dict:
+        return {"format": _STATE_FORMAT, "context": self._context.raw.hex(), "size": self.size}
+
+    @property
+    def digest(self) -> str:
+        """The digest of everything so far (the running state is left as it is)."""
+        finished = ctypes.create_string_buffer(self._context.raw, _SHA256_STATE_BYTES)
+        out = ctypes.create_string_buffer(32)
+        _OPENSSL_SHA256[2](out, finished)
+        return digest_of(out.raw.hex())
 
 
 def hash_stream(stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Hashed:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 
 import pytest
 
@@ -11,6 +13,7 @@ from dcos_bundle.digests import (
     HashingCopier,
     HashingWriter,
     InvalidDigest,
+    ResumableSha256,
     digest_bytes,
     hash_file,
     hash_stream,
@@ -85,3 +88,21 @@ def test_small_values():
 def test_parse_digest_refuses_other_forms(digest):
     with pytest.raises(InvalidDigest):
         parse_digest(digest)
+
+
+def test_a_resumable_sha256_goes_on_in_another_hasher_from_its_saved_state():
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    first = ResumableSha256()
+    first.update(data[:1_000_001])
+    # As a web keeps it between two chunks: through JSON, in a database row.
+    resumed = ResumableSha256(json.loads(json.dumps(first.state())))
+    resumed.update(memoryview(data)[1_000_001:])
+    assert resumed.digest == digest_bytes(data) and resumed.size == len(data)
+    assert first.digest == digest_bytes(data[:1_000_001])  # reading the digest leaves the state as it was
+    assert ResumableSha256().digest == digest_bytes(b"")
+
+
+def test_a_sha256_state_saved_in_another_layout_is_refused():
+    state = {**ResumableSha256().state(), "format": "openssl-sha256-big-112"}
+    with pytest.raises(ValueError):
+        ResumableSha256(state)
