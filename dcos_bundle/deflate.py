@@ -23,6 +23,7 @@ except ImportError:  # not installed: the standard library, slower but the same 
 LIBRARY: ModuleType = zlib
 LIBRARY_NAME = "zlib-ng" if zlib.__name__ != "zlib" else "zlib"
 GzipError = zlib.error  # what the inflater raises for bytes that are not gzip
+crc32 = zlib.crc32  # a ZIP member's checksum, from the faster library as well
 
 GZIP_WBITS = 31  # a gzip container, as registries and docker expect for tar+gzip layers
 RAW_WBITS = -15  # bare deflate blocks, which the parallel compressor puts in one gzip container itself

@@ -53,3 +53,28 @@ class ObservedReader(io.RawIOBase):
     def close(self) -> None:
         self._stream.close()
         super().close()
+
+
+class RangeReader(io.RawIOBase):
+    """``length`` bytes of a seekable file from ``offset`` on: one member's data inside an archive."""
+
+    def __init__(self, file, offset: int, length: int):
+        self._file = file
+        self._offset = offset
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._left <= 0:
+            return 0
+        self._file.seek(self._offset)
+        count = self._file.readinto(memoryview(buffer)[:min(len(buffer), self._left)])
+        self._offset += count
+        self._left -= count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()

@@ -173,6 +173,46 @@ class UploadSession(models.Model):
     staged_upload_id = models.CharField(max_length=1024, blank=True)
     staged_parts = models.JSONField(default=list, blank=True)
     staged_tail = models.JSONField(default=list, blank=True)
+    # Carried from chunk to chunk, whichever web takes the next one: the sha256 of the bytes so far
+    # (dcos_bundle.digests.ResumableSha256) and how far the bundle's members were followed (ingest.arrivals).
+    received_hash = models.JSONField(null=True, blank=True)
+    member_scan = models.JSONField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"upload {self.id} ({self.offset}/{self.size})"
+
+
+class ArrivedLayer(models.Model):
+    """A layer of a bundle still arriving, handed to a worker as soon as its bytes were staged (ingest.arrivals).
+
+    Its owner is the job receiving the bundle, or the resumable upload until its commit names the job.
+    Once stored, it keeps cleanup and GC away from the blob like a job's claim, until the owner ends.
+    """
+
+    class State(models.TextChoices):
+        CHECKING = "checking"
+        STORED = "stored"
+        # Not what its member's name and header promise: the job's own check of the layer says why.
+        REFUSED = "refused"
+
+    job = models.ForeignKey(IngestJob, null=True, blank=True, on_delete=models.CASCADE, related_name="arrived_layers")
+    upload = models.ForeignKey(UploadSession, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="arrived_layers")
+    location = models.CharField(max_length=1024, help_text="The staged bundle the layer's bytes are in.")
+    member = models.CharField(max_length=1024)
+    digest = models.CharField(max_length=71)
+    data_offset = models.BigIntegerField()
+    size = models.BigIntegerField()
+    crc = models.BigIntegerField(help_text="The CRC-32 its local header declares; the bytes were checked against it.")
+    diff_id = models.CharField(max_length=71, blank=True, help_text="What the layer decompresses to, once stored.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CHECKING)
+    awaited = models.BooleanField(default=False, help_text="The job's run found it still being checked: its end "
+                                  "marks the job's claim stored.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["location", "data_offset"], name="unique_arrived_layer")]
+        indexes = [models.Index(fields=["digest"])]
+
+    def __str__(self) -> str:
+        return f"arrived layer {self.digest} ({self.state})"

@@ -5,7 +5,8 @@ Three kinds of task drive it (see ``tasks.py``, which sends the ``NextTasks`` ea
 
 - ``run``: receive, inspect, validate, then plan the images and fan out one task per layer;
 - ``verify_layer``: one layer checked and stored in a single pass; the task that finishes the
-  last layer hands over to ``finish`` (a database update decides which one does);
+  last layer hands over to ``finish`` (a database update decides which one does); layers checked
+  while the upload still arrived (``arrivals``) are taken as they are, or awaited;
 - ``finish``: store the assets and image documents, then publish in one transaction.
 
 A job that fails or is cancelled releases what it held: the blobs it claimed that no published
@@ -31,21 +32,20 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from access.principals import check_may_publish
-from blobs.models import Blob
 from blobs.outages import OUTAGES, unavailable_component
 from blobs.store import blob_store
 from dcos_bundle.errors import ErrorCode, RegistryError
 from dcos_bundle.format import BlobRole
 from dcos_bundle.reader import BundleReader
-from ingest import staging
-from ingest.models import IngestJob, JobBlob
+from ingest import arrivals, staging
+from ingest.models import ArrivedLayer, IngestJob, JobBlob
 from ingest.progress import JobCancelled, StageProgress, begin_stage, end_stage
 from ingest.stages.inspect import InspectLimits, inspect_bundle
 from ingest.stages.publish import existing_outcome, find_version, publish
 from ingest.stages.receive import check_bundle_digest
-from ingest.stages.store import blob_needed, store_documents_and_assets
+from ingest.stages.store import drop_unneeded, store_documents_and_assets
 from ingest.stages.validate import BundlePlan, validate_bundle
-from ingest.stages.verify_images import plan_images, verify_and_store_layer
+from ingest.stages.verify_images import check_declared_diff_ids, plan_images, verify_and_store_layer
 from telemetry import metrics
 
 logger = logging.getLogger(__name__)
@@ -176,9 +176,46 @@ def run(job_id, task_id: str = "", may_retry: bool = False) -> NextTasks:
             layer_bytes = plan_images(job, reader, plan)
             begin_stage(job, Stage.VERIFY_IMAGES, layer_bytes)
 
+        adopted, awaited = arrivals.adopt(job, inventory)
+        if adopted:
+            progress = StageProgress(job.pk, Stage.VERIFY_IMAGES)
+            progress.add(adopted)
+            progress.flush()
         layers = sorted(set(job.blobs.filter(role=BlobRole.LAYER, stored=False).values_list("digest", flat=True)))
-        return NextTasks(layers=tuple(layers)) if layers else NextTasks(finish=_hand_over(job))
+        if not layers:
+            return NextTasks(finish=_hand_over(job))
+        # A layer still being checked since it arrived hands the job over itself when it is the last.
+        return NextTasks(layers=tuple(digest for digest in layers if digest not in awaited))
     return NO_TASKS
+
+
+def check_arrived_layer(arrival_id: int, may_retry: bool = False) -> tuple[str, NextTasks]:
+    """A layer that arrived before its upload ended: checked and stored; if its job's run awaits it, the job's
+    claim is marked stored (the last layer hands over to ``finish``), or, refused, checked by the job itself."""
+    try:
+        arrival = arrivals.check(arrival_id)
+    except OUTAGES:
+        if may_retry:
+            raise
+        # The last attempt: the job checks the layer itself, and meets the outage there if it lasts.
+        logger.warning("Arrived layer %s is left to its job after an outage", arrival_id, exc_info=True)
+        arrival = arrivals.refuse(arrival_id)
+    job = _running(arrival.job_id) if arrival is not None and arrival.awaited else None
+    if job is None:
+        return "", NO_TASKS
+    with _job_logs(job), _job_errors(job, may_retry):
+        if arrival.state == ArrivedLayer.State.REFUSED:
+            return str(job.pk), NextTasks(layers=(arrival.digest,))
+        claims = list(job.blobs.filter(role=BlobRole.LAYER, digest=arrival.digest, stored=False))
+        if claims:
+            check_declared_diff_ids(claims, arrival.diff_id)
+            JobBlob.objects.filter(pk__in=[claim.pk for claim in claims]).update(stored=True)
+            progress = StageProgress(job.pk, Stage.VERIFY_IMAGES)
+            progress.add(arrival.size)
+            progress.flush()
+        if not job.blobs.filter(role=BlobRole.LAYER, stored=False).exists():
+            return str(job.pk), NextTasks(finish=_hand_over(job))
+    return str(job.pk), NO_TASKS
 
 
 def verify_layer(job_id, digest: str, may_retry: bool = False) -> NextTasks:
@@ -192,15 +229,7 @@ def verify_layer(job_id, digest: str, may_retry: bool = False) -> NextTasks:
             first, *others = claims
             with staging.open_bundle(job.staging_path) as bundle, BundleReader(bundle) as reader:
                 verify_and_store_layer(first, reader, blob_store(), StageProgress(job.pk, Stage.VERIFY_IMAGES))
-            # The same layer in several images: every config must declare the same diff_id.
-            for other in others:
-                if other.diff_id != first.diff_id:
-                    raise RegistryError(
-                        ErrorCode.DIFF_ID_MISMATCH,
-                        f"Layer {digest} of image {other.name}: the config declares {other.diff_id}, but the layer "
-                        f"decompresses to {first.diff_id}.",
-                        layer=digest, reference=other.name, expected=other.diff_id, actual=first.diff_id,
-                    )
+            check_declared_diff_ids(others, first.diff_id)
             JobBlob.objects.filter(job=job, role=BlobRole.LAYER, digest=digest).update(stored=True)
             # Which worker did which layer: what shows a big image's layers spread over the workers.
             logger.info("Layer %s verified and stored", digest)
@@ -235,6 +264,7 @@ def finish(job_id, may_retry: bool = False) -> None:
         publish(job, _saved_plan(job))
         end_stage(job, Stage.PUBLISH)
         _release_staging(job)
+        arrivals.release_unused(job)
         JobBlob.objects.filter(job=job).delete()
         _succeeded()
 
@@ -316,15 +346,11 @@ def release(job: IngestJob, keep_staging: bool = False) -> None:
     """
     if not keep_staging:
         _release_staging(job)
-    store = blob_store()
-    for digest in set(JobBlob.objects.filter(job=job).values_list("digest", flat=True)):
-        with transaction.atomic():
-            blob = Blob.objects.select_for_update().filter(digest=digest).first()
-            if not blob_needed(digest, excluding_job=job):
-                store.delete(digest)
-                if blob is not None:
-                    blob.delete()
+    claimed = JobBlob.objects.filter(job=job).values_list("digest", flat=True)
+    arrived = ArrivedLayer.objects.filter(job=job).values_list("digest", flat=True)
+    drop_unneeded([*claimed, *arrived], blob_store(), excluding_job=job)
     JobBlob.objects.filter(job=job).delete()
+    ArrivedLayer.objects.filter(job=job).delete()
 
 
 def resume_release(job: IngestJob) -> None:

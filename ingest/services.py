@@ -21,8 +21,10 @@ from access.audit import Actor
 from access.models import AuditEvent, Cluster
 from blobs.store import refuse_uploads_when_disk_low, refuse_uploads_while_storage_moves
 from dcos_bundle.errors import ErrorCode, RegistryError
+from dcos_bundle.digests import ResumableSha256
 from ingest import pipeline, staging, tasks
-from ingest.models import IngestJob, UploadSession
+from ingest.arrivals import ArrivalWatch, release_upload
+from ingest.models import ArrivedLayer, IngestJob, UploadSession
 
 _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 
@@ -81,7 +83,8 @@ def receiving_job(*, actor: Actor, bundle_name: str, replace: bool,
     try:
         yield job
     except BaseException:
-        staging.remove(job.staging_path)
+        # With what arrived of it: layers a worker may have stored already.
+        pipeline.release(job)
         job.delete()
         raise
 
@@ -116,7 +119,9 @@ def receive_bundle(
     refuse_uploads_when_disk_low()
     tasks.require_broker()
     with receiving_job(actor=actor, bundle_name=bundle_name, replace=replace) as job:
-        digest, size = staging.receive(stream, job.staging_path, declared_size)
+        watch = (ArrivalWatch(job.staging_path, tasks.send_arrival, job=job)
+                 if staging.area().readable_while_receiving else None)
+        digest, size = staging.receive(stream, job.staging_path, declared_size, *([watch.pass_on] if watch else []))
         check_declared_digest(digest, expected_digest)
         return queue(job, size=size, digest=digest, actor=actor)
 
@@ -184,14 +189,31 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
                 f"This chunk starts at byte {start}, but the upload continues at byte {session.offset}.",
                 upload=str(session.pk), offset=session.offset,
             )
+        received = _resumed_hash(session, start)
+        watch = (ArrivalWatch(area.upload_location(session), tasks.send_arrival, upload=session,
+                              state=session.member_scan)
+                 if area.readable_while_receiving and (session.member_scan or not start) else None)
+
+        def observe(chunk) -> None:
+            if received is not None:
+                received.update(chunk)
+            if watch is not None:
+                watch.feed(chunk)
+
         try:
-            session.offset = area.append(session, stream, start, end - start + 1)
+            session.offset = area.append(session, stream, start, end - start + 1, observe)
         except RegistryError as error:
             if error.code not in staging.REFUSED_AT_THE_START:
                 raise
             refused = error
         else:
-            session.save(update_fields=["offset", "staged_parts", "staged_tail", "updated_at"])
+            session.received_hash = received.state() if received is not None else None
+            session.member_scan = watch.state() if watch is not None else None
+            session.save(update_fields=["offset", "staged_parts", "staged_tail", "received_hash", "member_scan",
+                                        "updated_at"])
+            # Only bytes the session now counts as received: a chunk that broke off may come again otherwise.
+            if watch is not None:
+                watch.hand_over()
     if refused is not None:
         # The file being sent is no bundle: nothing of it is kept, and the upload ends here.
         _discard_upload(session.pk)
@@ -220,13 +242,36 @@ def commit_upload(session_id, expected_digest: str = "") -> IngestJob:
             raise RegistryError(ErrorCode.UPLOAD_CLOSED, f"Upload {session.pk} is {session.state}.", upload=str(session.pk))
         job = IngestJob.objects.create(
             id=job_id, bundle_name=session.file_name, bundle_size=session.size, expected_digest=expected,
-            staging_path=area.commit_upload(session, job_id), replace=session.replace, created_by=session.created_by,
-            cluster_id=session.cluster_id,
+            bundle_digest=_received_digest(session), staging_path=area.commit_upload(session, job_id),
+            replace=session.replace, created_by=session.created_by, cluster_id=session.cluster_id,
         )
+        ArrivedLayer.objects.filter(upload=session).update(job=job)
         session.state = UploadSession.State.COMMITTED
         session.job = job
         session.save(update_fields=["state", "job", "updated_at"])
         return _queue(job)
+
+
+def _resumed_hash(session: UploadSession, start: int) -> ResumableSha256 | None:
+    """The sha256 of the upload so far, to go on with; None once it could not be carried (the job hashes the
+    staged bundle instead)."""
+    if not ResumableSha256.available or (start and not session.received_hash):
+        return None
+    try:
+        return ResumableSha256(session.received_hash if start else None)
+    except ValueError:  # saved by a web that lays the state out otherwise
+        return None
+
+
+def _received_digest(session: UploadSession) -> str:
+    """The digest of the upload as its chunks were hashed on arrival; empty if one was received elsewhere (a web
+    without OpenSSL's sha256): then the job hashes the staged bundle."""
+    if not session.received_hash or session.received_hash.get("size") != session.size:
+        return ""
+    try:
+        return ResumableSha256(session.received_hash).digest
+    except ValueError:
+        return ""
 
 
 def cancel_upload(session_id) -> None:
@@ -236,7 +281,9 @@ def cancel_upload(session_id) -> None:
 def _discard_upload(session_id) -> None:
     UploadSession.objects.filter(pk=session_id, state=UploadSession.State.OPEN).update(
         state=UploadSession.State.CANCELLED)
-    staging.area().discard_upload(UploadSession.objects.get(pk=session_id))
+    session = UploadSession.objects.get(pk=session_id)
+    staging.area().discard_upload(session)
+    release_upload(session)
 
 
 def cancel_job(job: IngestJob, actor: Actor) -> IngestJob:

@@ -20,7 +20,7 @@ import uuid
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from django.conf import settings
 from django.db import transaction
@@ -95,7 +95,9 @@ class _FileWriter:
         self._file = open(path, "wb")
 
     def write(self, data) -> None:
+        # Handed on at once: a worker may read what arrived (``arrivals``) while the rest is written.
         self._file.write(data)
+        self._file.flush()
 
     def commit(self) -> None:
         self._file.close()
@@ -106,7 +108,11 @@ class _FileWriter:
 
 
 class LocalStaging:
-    """Files under STAGING_DIR: ``bundles/<job>.dcos``, and ``uploads/<session>.part`` (with its ``.lock``)."""
+    """Files under STAGING_DIR: ``bundles/<job>.dcos``, and ``uploads/<session>.part`` (with its ``.lock``), which
+    stays where it is when the upload is committed: workers may be reading the layers that arrived in it."""
+
+    # Workers read what arrived before the rest of the file is written.
+    readable_while_receiving = True
 
     def bundle_location(self, job_id: uuid.UUID) -> str:
         return str(settings.STAGING_DIR / "bundles" / f"{job_id}.dcos")
@@ -129,17 +135,23 @@ class LocalStaging:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def append(self, session: UploadSession, stream: BinaryIO, offset: int, length: int) -> int:
+    def upload_location(self, session: UploadSession) -> str:
+        return str(self._upload_path(session.pk))
+
+    def append(self, session: UploadSession, stream: BinaryIO, offset: int, length: int,
+               observe: Callable[[bytes], None]) -> int:
         path = self._upload_path(session.pk)
         with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as file:
             try:
                 head = read_zip_start(stream, seen=file.read(offset), limit=length) if offset < ZIP_START else b""
                 file.seek(offset)
                 file.write(head)
+                observe(head)
                 written = len(head)
                 while written < length:
                     chunk = _chunk_of(stream, written, length)
                     file.write(chunk)
+                    observe(chunk)
                     written += len(chunk)
                 file.flush()
                 os.fsync(file.fileno())
@@ -149,9 +161,7 @@ class LocalStaging:
         return offset + written
 
     def commit_upload(self, session: UploadSession, job_id: uuid.UUID) -> str:
-        location = self.bundle_location(job_id)
-        Path(location).parent.mkdir(parents=True, exist_ok=True)
-        self._upload_path(session.pk).rename(location)
+        location = self.upload_location(session)
         # Fresh, for GC's protection window: the last chunk may have come long ago.
         os.utime(location)
         self._upload_path(session.pk).with_suffix(".lock").unlink(missing_ok=True)
@@ -194,6 +204,9 @@ class ObjectStaging:
     not fill a part yet, ``uploads/<session>/<start>`` (one object per chunk, each holding the bytes
     from ``start`` on)."""
 
+    # A multipart upload's parts cannot be read before it is complete.
+    readable_while_receiving = False
+
     def __init__(self, store: S3BlobStore):
         self.store = store
         self._root = f"s3://{store.bucket}/"
@@ -229,7 +242,11 @@ class ObjectStaging:
             UploadSession.objects.select_for_update().filter(pk=session_id).first()
             yield
 
-    def append(self, session: UploadSession, stream: BinaryIO, offset: int, length: int) -> int:
+    def upload_location(self, session: UploadSession) -> str:
+        return self.location(self._upload_name(session.pk))
+
+    def append(self, session: UploadSession, stream: BinaryIO, offset: int, length: int,
+               observe: Callable[[bytes], None]) -> int:
         """Send every full part at once; keep what is left (less than a part) as a tail object.
 
         The session's record of parts and tail changes only when the whole chunk arrived; a chunk
@@ -264,6 +281,7 @@ class ObjectStaging:
         else:
             pending = memoryview(b"")
         received = len(pending)
+        observe(pending)
         while True:
             while pending:
                 room = part_size - tail_bytes - len(buffer)
@@ -274,6 +292,7 @@ class ObjectStaging:
             if received == length:
                 break
             pending = memoryview(_chunk_of(stream, received, length))
+            observe(pending)
             received += len(pending)
         end = offset + length
         if end == session.size:
@@ -295,7 +314,7 @@ class ObjectStaging:
     def commit_upload(self, session: UploadSession, job_id: uuid.UUID) -> str:
         parts = [{key: value for key, value in part.items() if key != "Size"} for part in session.staged_parts]
         self.store.complete_staged_upload(self._upload_name(session.pk), session.staged_upload_id, parts)
-        return self.location(self._upload_name(session.pk))
+        return self.upload_location(session)
 
     def discard_upload(self, session: UploadSession) -> None:
         if session.staged_upload_id:
@@ -348,18 +367,24 @@ def bundle_location(job_id: uuid.UUID) -> str:
     return area().bundle_location(job_id)
 
 
-def receive(stream: BinaryIO, location: str, declared_size: int | None) -> Hashed:
-    """Stage an upload at ``location``, hashing it; refuse it past MAX_BUNDLE_BYTES. Return its digest and size."""
+def receive(stream: BinaryIO, location: str, declared_size: int | None,
+            observe: Callable[[bytes], None] = lambda chunk: None) -> Hashed:
+    """Stage an upload at ``location``, hashing it; refuse it past MAX_BUNDLE_BYTES. Return its digest and size.
+
+    ``observe`` sees every byte in order, once it is written.
+    """
     head = read_zip_start(stream)
     writer = area().writer(location)
     copier = HashingCopier()
     try:
         copier.update(head)
         writer.write(head)
+        observe(head)
         for chunk in copier.chunks(stream):
             if copier.size > settings.MAX_BUNDLE_BYTES:
                 raise too_large(copier.size)
             writer.write(chunk)
+            observe(chunk)
         if declared_size is not None and copier.size != declared_size:
             raise RegistryError(
                 ErrorCode.UPLOAD_INCOMPLETE,

@@ -19,7 +19,7 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 from blobs.outages import OUTAGES
 from dcos_bundle.errors import ErrorCode, RegistryError
 from ingest import pipeline
-from ingest.models import IngestJob
+from ingest.models import ArrivedLayer, IngestJob
 from telemetry import metrics
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,20 @@ def run_ingest(self, job_id: str) -> None:
 @_pipeline_task("ingest.verify_layer")
 def verify_layer(self, job_id: str, digest: str) -> None:
     _send(job_id, pipeline.verify_layer(job_id, digest, may_retry=_may_retry(self)))
+
+
+@_pipeline_task("ingest.check_arrived_layer")
+def check_arrived_layer(self, arrival_id: int) -> None:
+    _send(*pipeline.check_arrived_layer(arrival_id, may_retry=_may_retry(self)))
+
+
+def send_arrival(arrival_id: int) -> None:
+    """Hand an arrived layer to the workers; one the broker does not take now is left to its job's own check."""
+    try:
+        check_arrived_layer.delay(arrival_id)
+    except BrokerUnreachable:
+        logger.warning("The broker did not take arrived layer %s; its job checks it", arrival_id, exc_info=True)
+        ArrivedLayer.objects.filter(pk=arrival_id).update(state=ArrivedLayer.State.REFUSED)
 
 
 @_pipeline_task("ingest.finish_ingest")

@@ -21,6 +21,7 @@ from django.utils import timezone
 from blobs.models import Blob
 from blobs.store import blob_store
 from ingest import staging
+from ingest.arrivals import release_upload
 from ingest.models import IngestJob, UploadSession
 from ingest.stages.store import blob_needed
 from operations.models import OperationRun
@@ -135,9 +136,9 @@ def _collect_staging(cutoff, report: GcReport, dry_run: bool) -> None:
     abandoned = UploadSession.objects.filter(state=UploadSession.State.OPEN, updated_at__lt=cutoff)
     for session in abandoned:
         report.abandoned_uploads.append(str(session.pk))
-        if not dry_run:
-            UploadSession.objects.filter(pk=session.pk, updated_at__lt=cutoff).update(
-                state=UploadSession.State.CANCELLED)
+        if not dry_run and UploadSession.objects.filter(pk=session.pk, updated_at__lt=cutoff).update(
+                state=UploadSession.State.CANCELLED):
+            release_upload(session)
     in_use = set(IngestJob.objects.filter(state__in=UNFINISHED).values_list("staging_path", flat=True))
     open_uploads = set(UploadSession.objects.filter(state=UploadSession.State.OPEN).values_list("pk", flat=True))
     report.staged_files = staging.area().sweep(cutoff.timestamp(), in_use, open_uploads, dry_run)

@@ -284,6 +284,9 @@ INGEST_MAX_TOTAL_BYTES = env_int("INGEST_MAX_TOTAL_BYTES", 256 * 1024**3)
 INGEST_MAX_COMPRESSION_RATIO = env_int("INGEST_MAX_COMPRESSION_RATIO", 200)
 # A web process rechecks the catalogue for /repo at most this often (its own changes: at once).
 REPO_FRESHNESS_SECONDS = float(os.environ.get("REPO_FRESHNESS_SECONDS") or 1.0)
+# Layers of at least this many bytes are checked by a worker as soon as they arrived, while the rest of the bundle
+# is still being uploaded (ingest.arrivals); smaller ones are not worth a task of their own.
+INGEST_ARRIVAL_MIN_BYTES = env_int("INGEST_ARRIVAL_MIN_BYTES", 1024 * 1024)
 # How often running stages write their progress (and heartbeat), in seconds.
 INGEST_PROGRESS_INTERVAL = float(os.environ.get("INGEST_PROGRESS_INTERVAL") or 0.5)
 

@@ -37,6 +37,11 @@ INGEST_JOBS_FINISHED = Counter(
     "registry_ingest_jobs_finished", "Ingest jobs that ended, by outcome (succeeded, failed, cancelled) and error "
     "code (empty unless failed).", ["outcome", "error_code"],
 )
+INGEST_ARRIVED_LAYERS = Counter(
+    "registry_ingest_arrived_layers", "Layers checked while their bundle was still being uploaded, by how the check "
+    "ended: stored (the job takes it if it is the member the bundle names), refused (the job checks it itself).",
+    ["outcome"],
+)
 INGEST_TASKS_RESENT = Counter(
     "registry_ingest_tasks_resent", "Ingest jobs whose next task was sent again: it waited longer than "
     "INGEST_REDISPATCH_AFTER_SECONDS (the broker lost it, or no worker took it).",

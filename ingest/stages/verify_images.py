@@ -102,8 +102,9 @@ class DiffIdCheck:
     Output is produced in bounded pieces: a layer that inflates to terabytes costs time, not memory.
     """
 
-    def __init__(self, claim: JobBlob):
-        self._claim = claim
+    def __init__(self, digest: str, reference: str):
+        self._digest = digest
+        self._reference = reference
         self._uncompressed = HashingCopier()
         self._inflater = GzipInflater()
         self._error: RegistryError | None = None
@@ -118,36 +119,52 @@ class DiffIdCheck:
         except GzipError as error:
             self._error = self._corrupt(f"it is not valid gzip ({error})")
 
-    def check(self) -> None:
+    def diff_id(self) -> str:
+        """What the layer decompressed to; LAYER_CORRUPT if it is not one whole gzip stream."""
         if self._error is not None:
             raise self._error
         if not self._inflater.complete:
             raise self._corrupt("its gzip stream is truncated")
-        actual = self._uncompressed.digest
-        if actual != self._claim.diff_id:
+        return self._uncompressed.digest
+
+    def check(self, declared: str) -> None:
+        actual = self.diff_id()
+        if actual != declared:
             raise RegistryError(
                 ErrorCode.DIFF_ID_MISMATCH,
-                f"Layer {self._claim.digest} of image {self._claim.name} decompresses to {actual}, but the image "
-                f"config declares {self._claim.diff_id}.",
-                layer=self._claim.digest, reference=self._claim.name, expected=self._claim.diff_id, actual=actual,
+                f"Layer {self._digest} of image {self._reference} decompresses to {actual}, but the image "
+                f"config declares {declared}.",
+                layer=self._digest, reference=self._reference, expected=declared, actual=actual,
             )
 
     def _corrupt(self, why: str) -> RegistryError:
         return RegistryError(
-            ErrorCode.LAYER_CORRUPT, f"Layer {self._claim.digest} of image {self._claim.name}: {why}.",
-            layer=self._claim.digest, reference=self._claim.name,
+            ErrorCode.LAYER_CORRUPT, f"Layer {self._digest} of image {self._reference}: {why}.",
+            layer=self._digest, reference=self._reference,
         )
 
 
+def check_declared_diff_ids(claims, actual: str) -> None:
+    """The same layer in several images: every config must declare the diff_id it decompresses to."""
+    for claim in claims:
+        if claim.diff_id != actual:
+            raise RegistryError(
+                ErrorCode.DIFF_ID_MISMATCH,
+                f"Layer {claim.digest} of image {claim.name}: the config declares {claim.diff_id}, but the layer "
+                f"decompresses to {actual}.",
+                layer=claim.digest, reference=claim.name, expected=claim.diff_id, actual=actual,
+            )
+
+
 def verify_and_store_layer(claim: JobBlob, reader: BundleReader, store: BlobStore, progress: StageProgress) -> None:
-    check = DiffIdCheck(claim)
+    check = DiffIdCheck(claim.digest, claim.name)
 
     def open_source():
         # A fresh check for every attempt: a write may be retried from the start.
         nonlocal check
-        check = DiffIdCheck(claim)
+        check = DiffIdCheck(claim.digest, claim.name)
         inflating = io.BufferedReader(ObservedReader(reader.open(image_blob_member(claim.digest)), check.observe))
         return counted(inflating, progress)
 
-    store_claimed(claim, store, open_source, after_read=lambda: check.check())
+    store_claimed(claim, store, open_source, after_read=lambda: check.check(claim.diff_id))
     progress.flush()

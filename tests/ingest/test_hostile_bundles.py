@@ -24,7 +24,7 @@ from dcos_bundle.format import (
     asset_member,
     image_blob_member,
 )
-from ingest.models import IngestJob, JobBlob
+from ingest.models import ArrivedLayer, IngestJob, JobBlob
 from packages_app.models import Package, PackageVersion, VersionBlob
 from tests.bundles import AssetSpec, make_bundle
 from tests.hostile import (
@@ -60,7 +60,7 @@ def snapshot() -> dict:
         "version_blobs": VersionBlob.objects.count(),
         "blob_rows": sorted(Blob.objects.values_list("digest", flat=True)),
         "stored": sorted(blob.digest for blob in blob_store().iter_blobs()),
-        "claims": JobBlob.objects.count(),
+        "claims": JobBlob.objects.count() + ArrivedLayer.objects.count(),
         "staged": sorted(str(path) for path in settings.STAGING_DIR.rglob("*") if path.is_file()),
     }
 
@@ -277,9 +277,14 @@ def upload(client, path) -> dict:
     return client.get(response["Location"]).json()
 
 
+@pytest.mark.parametrize("arrival_min_bytes", [None, 0], ids=["checked-after-upload", "checked-while-arriving"])
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_hostile_bundle_fails_with_its_code_and_changes_nothing(case, client, tmp_path, valid, settings):
+def test_hostile_bundle_fails_with_its_code_and_changes_nothing(case, arrival_min_bytes, client, tmp_path, valid,
+                                                                settings):
     code, build = CASES[case]
+    if arrival_min_bytes is not None:
+        # Every layer is handed to a worker as soon as it arrived: the same refusal, nothing more left.
+        settings.INGEST_ARRIVAL_MIN_BYTES = arrival_min_bytes
     for name, value in LIMITS.get(case, {}).items():
         setattr(settings, name, value)
     with warnings.catch_warnings():

@@ -8,10 +8,11 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import zipfile
 
 import pytest
 
-from dcos_bundle.format import BUNDLE_MEDIA_TYPE
+from dcos_bundle.format import BUNDLE_MEDIA_TYPE, OCI_BLOBS_DIR
 from dcos_bundle.version import installed_version
 from tests.bundles import make_bundle
 from tests.processes import PROJECT_DIR, free_port, get_json, manage, registry_env, stop, wait_until
@@ -20,6 +21,8 @@ from tests.registry_site.test_readme_quick_check import quick_check_on_another_a
 
 pytestmark = pytest.mark.slow
 HEALTH_REQUESTS = 20
+# The default bundle's bigger layer, not its smaller one.
+ARRIVAL_MIN_BYTES = 128 * 1024
 
 STALE_JOB = (
     "from datetime import timedelta; from django.utils import timezone; from ingest.models import IngestJob;"
@@ -31,6 +34,13 @@ STALE_JOB = (
 def scrape(base_url: str) -> dict[tuple, float]:
     with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
         return parse(response.read().decode())
+
+
+def arriving_layers(path) -> int:
+    """How many layers of the bundle are big enough to be checked as soon as they arrived."""
+    with zipfile.ZipFile(path) as archive:
+        return sum(1 for info in archive.infolist() if info.filename.startswith(OCI_BLOBS_DIR)
+                   and info.compress_type == zipfile.ZIP_STORED and info.compress_size >= ARRIVAL_MIN_BYTES)
 
 
 def check_metrics_and_logs_of_all_processes(base_url: str, token: str, tmp_path) -> None:
@@ -60,6 +70,8 @@ def check_metrics_and_logs_of_all_processes(base_url: str, token: str, tmp_path)
         assert samples[("registry_ingest_stage_duration_seconds_count", ("stage", "publish"))] == 1
         assert samples[("registry_ingest_bundle_bytes_total",)] == built.path.stat().st_size
         assert samples[("registry_ingest_jobs", ("state", "succeeded"))] == 1
+        # Its big layers were checked by the worker while the upload still arrived, and the job took them.
+        assert samples[("registry_ingest_arrived_layers_total", ("outcome", "stored"))] == arriving_layers(built.path)
         assert samples[("registry_broker_queue_messages", ("queue", "celery"))] == 0
 
 
@@ -68,7 +80,8 @@ def test_run_command_serves_ready_and_stops_on_ctrl_c(tmp_path):
     port = free_port()
     # The README's settings for another address (on a free port), given to what `make run` runs.
     readme_settings, readme_address = quick_check_on_another_address()
-    env = registry_env(data, VENV=sys.prefix, DISK_FREE_THRESHOLD_BYTES="1", **{
+    env = registry_env(data, VENV=sys.prefix, DISK_FREE_THRESHOLD_BYTES="1",
+                       INGEST_ARRIVAL_MIN_BYTES=str(ARRIVAL_MIN_BYTES), **{
         name: value.replace(readme_address, f"127.0.0.1:{port}") for name, value in readme_settings.items()})
     run = subprocess.Popen(["bash", "scripts/run.sh"], cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
