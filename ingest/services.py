@@ -119,11 +119,16 @@ def receive_bundle(
     refuse_uploads_when_disk_low()
     tasks.require_broker()
     with receiving_job(actor=actor, bundle_name=bundle_name, replace=replace) as job:
-        watch = (ArrivalWatch(job.staging_path, tasks.send_arrival, job=job)
-                 if staging.area().readable_while_receiving else None)
-        digest, size = staging.receive(stream, job.staging_path, declared_size, *([watch.pass_on] if watch else []))
+        watch = _arrival_watch(job.staging_path, job=job)
+        digest, size = staging.receive(stream, job.staging_path, declared_size, watch.pass_on if watch else None)
         check_declared_digest(digest, expected_digest)
         return queue(job, size=size, digest=digest, actor=actor)
+
+
+def _arrival_watch(location: str, **owner) -> ArrivalWatch | None:
+    """What hands an upload's layers to the workers as they arrive, where workers can read them before the upload
+    is complete (``ingest.arrivals``)."""
+    return ArrivalWatch(location, tasks.send_arrival, **owner) if staging.area().readable_while_receiving else None
 
 
 def open_upload(*, actor: Actor, size: int, expected_digest: str, file_name: str, replace: bool) -> UploadSession:
@@ -190,9 +195,9 @@ def append_chunk(session_id, stream: BinaryIO, start: int, end: int, total: int)
                 upload=str(session.pk), offset=session.offset,
             )
         received = _resumed_hash(session, start)
-        watch = (ArrivalWatch(area.upload_location(session), tasks.send_arrival, upload=session,
-                              state=session.member_scan)
-                 if area.readable_while_receiving and (session.member_scan or not start) else None)
+        # Followed from the first byte on, or not at all (the upload began before its members were followed).
+        watch = _arrival_watch(area.upload_location(session), upload=session, state=session.member_scan) \
+            if session.member_scan or not start else None
 
         def observe(chunk) -> None:
             if received is not None:

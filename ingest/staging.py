@@ -15,6 +15,7 @@ A staged bundle is named by its *location*, kept in ``IngestJob.staging_path``: 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import uuid
 from contextlib import contextmanager
@@ -368,23 +369,22 @@ def bundle_location(job_id: uuid.UUID) -> str:
 
 
 def receive(stream: BinaryIO, location: str, declared_size: int | None,
-            observe: Callable[[bytes], None] = lambda chunk: None) -> Hashed:
+            observe: Callable[[bytes], None] | None = None) -> Hashed:
     """Stage an upload at ``location``, hashing it; refuse it past MAX_BUNDLE_BYTES. Return its digest and size.
 
-    ``observe`` sees every byte in order, once it is written.
+    ``observe``, if given, sees every byte in order, once it is written.
     """
     head = read_zip_start(stream)
     writer = area().writer(location)
     copier = HashingCopier()
+    copier.update(head)
     try:
-        copier.update(head)
-        writer.write(head)
-        observe(head)
-        for chunk in copier.chunks(stream):
+        for chunk in itertools.chain([head], copier.chunks(stream)):
             if copier.size > settings.MAX_BUNDLE_BYTES:
                 raise too_large(copier.size)
             writer.write(chunk)
-            observe(chunk)
+            if observe is not None:
+                observe(chunk)
         if declared_size is not None and copier.size != declared_size:
             raise RegistryError(
                 ErrorCode.UPLOAD_INCOMPLETE,
