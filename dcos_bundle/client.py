@@ -22,7 +22,9 @@ from tqdm import tqdm
 from dcos_bundle.digests import CHUNK_SIZE, HashingCopier, sha256_hex
 from dcos_bundle.errors import ErrorCode, RegistryError, RemoteError
 
-DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+# Each chunk is one request the registry makes durable before it answers: fewer, bigger ones cost less per byte,
+# and a broken connection costs at most one chunk again.
+DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
 # A refused (429) request, or one the registry could not serve for a while (503 with Retry-After: its database,
 # blob store or task queue was away), is sent again after Retry-After, this many times.
 THROTTLE_RETRIES = 5
