@@ -56,11 +56,12 @@ class ObservedReader(io.RawIOBase):
 
 
 class RangeReader(io.RawIOBase):
-    """``length`` bytes of a seekable file from ``offset`` on: one member's data inside an archive."""
+    """``length`` bytes of a seekable file from ``offset`` on (a blob's range, a member's data inside an archive);
+    closing it closes the file."""
 
     def __init__(self, file, offset: int, length: int):
+        file.seek(offset)
         self._file = file
-        self._offset = offset
         self._left = length
 
     def readable(self) -> bool:
@@ -69,9 +70,7 @@ class RangeReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         if self._left <= 0:
             return 0
-        self._file.seek(self._offset)
-        count = self._file.readinto(memoryview(buffer)[:min(len(buffer), self._left)])
-        self._offset += count
+        count = self._file.readinto(memoryview(buffer)[:self._left])
         self._left -= count
         return count
 

@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 
@@ -118,6 +119,12 @@ def check(arrival_id: int) -> ArrivedLayer | None:
     arrival = ArrivedLayer.objects.filter(pk=arrival_id, state=ArrivedLayer.State.CHECKING).first()
     if arrival is None:
         return None
+    owner = {"job_id": str(arrival.job_id)} if arrival.job_id else {"upload_id": str(arrival.upload_id)}
+    with structlog.contextvars.bound_contextvars(**owner):
+        return _check(arrival)
+
+
+def _check(arrival: ArrivedLayer) -> ArrivedLayer | None:
     checks = _Checks(DiffIdCheck(arrival.digest, arrival.member))
 
     def open_source():
@@ -149,6 +156,8 @@ def check(arrival_id: int) -> ArrivedLayer | None:
         drop_unneeded([arrival.digest], store)
         return None
     metrics.INGEST_ARRIVED_LAYERS.labels("stored").inc()
+    # Which worker did which layer, as the job's own layer tasks log it.
+    logger.info("Layer %s verified and stored", arrival.digest)
     return ArrivedLayer.objects.filter(pk=arrival.pk).first()
 
 

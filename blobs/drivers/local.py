@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from dcos_bundle.digests import digest_of, parse_digest
+from dcos_bundle.streams import RangeReader
 
 from .base import (
     BlobInfo,
@@ -24,29 +25,6 @@ from .base import (
     VerifyingCopier,
     check_range,
 )
-
-
-class _RangeReader(io.RawIOBase):
-    """A file object limited to ``length`` bytes from its current position."""
-
-    def __init__(self, file: BinaryIO, length: int):
-        self._file = file
-        self._remaining = length
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self._remaining <= 0:
-            return 0
-        view = memoryview(buffer)[: self._remaining]
-        count = self._file.readinto(view)
-        self._remaining -= count
-        return count
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
 
 
 class LocalBlobStore(BlobStore):
@@ -123,7 +101,7 @@ class LocalBlobStore(BlobStore):
             raise
         if offset == 0 and count == size:
             return file
-        return io.BufferedReader(_RangeReader(file, count))
+        return io.BufferedReader(RangeReader(file, offset, count))
 
     def delete(self, digest: str) -> bool:
         try:

@@ -18,7 +18,7 @@ import requests
 from access.tokens import create_token
 from blobs.store import blob_store
 from dcos_bundle.format import BUNDLE_MEDIA_TYPE
-from ingest.models import IngestJob
+from ingest.models import ArrivedLayer, IngestJob
 from packages_app.models import PackageVersion, VersionBlob
 from registry_site.celery import app as celery_app
 from tests.actors import TEST_ACTOR
@@ -135,6 +135,8 @@ def test_upload_is_ingested_by_a_real_worker(storage, upload, live_registry, req
 
 
 def test_a_killed_worker_is_replaced_and_the_job_completes(live_registry, local_storage, settings, tmp_path):
+    # The job's own layer tasks, after the upload: a worker is killed in one of them.
+    settings.INGEST_ARRIVAL_MIN_BYTES = 2**62
     env = dict(live_registry["env"], STORAGE_URL=settings.STORAGE_URL)
     built = make_bundle(
         tmp_path / "bundle",
@@ -161,6 +163,38 @@ def test_a_killed_worker_is_replaced_and_the_job_completes(live_registry, local_
     assert_published(job, built)
     assert sorted(blob.digest for blob in local_storage.iter_blobs()) == sorted(
         set(VersionBlob.objects.values_list("blob_id", flat=True)))
+
+
+def test_a_worker_killed_while_it_checks_arrived_layers_is_replaced_and_the_job_completes(
+        live_registry, local_storage, settings, tmp_path):
+    env = dict(live_registry["env"], STORAGE_URL=settings.STORAGE_URL)
+    built = make_bundle(tmp_path / "bundle", images=[ImageSpec("server", "example/big:1", [40 * MiB] * 4)])
+    data, http = built.path.read_bytes(), live_registry["http"]
+    session = http.post(f"{live_registry['url']}/api/v1/uploads/", json={"size": len(data), "file_name": "big.dcos"},
+                        timeout=10).json()
+    last = len(data) - 1  # the central directory's last byte: every layer has arrived before it
+    worker = start_worker(env)
+    try:
+        response = http.put(session["url"], data=data[:last], timeout=60,
+                            headers={"Content-Range": f"bytes 0-{last - 1}/{len(data)}"})
+        assert response.status_code == 200, response.text
+        wait_until(lambda: ArrivedLayer.objects.filter(state="stored").exists(), timeout=120,
+                   what="a worker to store an arrived layer", interval=0.05)
+        kill_worker(worker)
+        assert ArrivedLayer.objects.filter(state="checking").exists(), "every layer was checked before the kill"
+        response = http.put(session["url"], data=data[last:], timeout=60,
+                            headers={"Content-Range": f"bytes {last}-{last}/{len(data)}"})
+        assert response.status_code == 200, response.text
+        job_url = http.post(session["url"] + "commit/", json={}, timeout=10).headers["Location"]
+        worker = start_worker(env)
+        # The killed worker's tasks come back after the broker's visibility timeout (5 s here).
+        job = poll_job(live_registry["url"], job_url, timeout=240)
+    finally:
+        stop(worker)
+    assert_published(job, built)
+    assert sorted(blob.digest for blob in local_storage.iter_blobs()) == sorted(
+        set(VersionBlob.objects.values_list("blob_id", flat=True)))
+    assert not ArrivedLayer.objects.exists()
 
 
 def layers_logged(log: str, job_id: str) -> set[str]:
