@@ -112,6 +112,12 @@ def assert_published(job: dict, built) -> None:
         assert store.stat(link.blob_id).size == link.blob.size
 
 
+def assert_published_and_nothing_else_stored(job: dict, built, store) -> None:
+    assert_published(job, built)
+    assert sorted(blob.digest for blob in store.iter_blobs()) == sorted(
+        set(VersionBlob.objects.values_list("blob_id", flat=True)))
+
+
 @pytest.mark.parametrize("storage", ["local", pytest.param("s3", marks=pytest.mark.s3)])
 @pytest.mark.parametrize("upload", [upload_raw, upload_resumable], ids=["monolithic", "resumable"])
 def test_upload_is_ingested_by_a_real_worker(storage, upload, live_registry, request, tmp_path):
@@ -160,9 +166,7 @@ def test_a_killed_worker_is_replaced_and_the_job_completes(live_registry, local_
         job = poll_job(live_registry["url"], job_url, timeout=240)
     finally:
         stop(worker)
-    assert_published(job, built)
-    assert sorted(blob.digest for blob in local_storage.iter_blobs()) == sorted(
-        set(VersionBlob.objects.values_list("blob_id", flat=True)))
+    assert_published_and_nothing_else_stored(job, built, local_storage)
 
 
 def test_a_worker_killed_while_it_checks_arrived_layers_is_replaced_and_the_job_completes(
@@ -191,9 +195,7 @@ def test_a_worker_killed_while_it_checks_arrived_layers_is_replaced_and_the_job_
         job = poll_job(live_registry["url"], job_url, timeout=240)
     finally:
         stop(worker)
-    assert_published(job, built)
-    assert sorted(blob.digest for blob in local_storage.iter_blobs()) == sorted(
-        set(VersionBlob.objects.values_list("blob_id", flat=True)))
+    assert_published_and_nothing_else_stored(job, built, local_storage)
     assert not ArrivedLayer.objects.exists()
 
 
