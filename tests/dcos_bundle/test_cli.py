@@ -70,8 +70,11 @@ class CommandLine:
 
     def __call__(self, *args, **env) -> tuple[int, str, str]:
         environment = {key: value for key, value in {**self.environment, **env}.items() if value is not None}
+        # As from a terminal, where Ctrl-C interrupts: a suite started in the background ignores SIGINT, and
+        # its children would inherit that.
         self.process = subprocess.Popen([sys.executable, "-m", "dcos_bundle.cli", *map(str, args)], cwd=PROJECT_DIR,
-                                        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             out, err = self.process.communicate(timeout=60)
         finally:
