@@ -182,7 +182,7 @@ def _matches(arrival: ArrivedLayer, inventory: Inventory) -> bool:
 
 def adopt(job: IngestJob, inventory: Inventory) -> tuple[int, set[str]]:
     """The job's run takes the layers checked early: marks their claims stored. Answers the bytes it took, and the
-    digests still being checked early, which the job now awaits (``taken_over`` ends their wait)."""
+    digests still being checked early, which the job now awaits (``pipeline.check_arrived_layer`` ends the wait)."""
     adopted, awaited = 0, set()
     with transaction.atomic():
         arrivals = ArrivedLayer.objects.select_for_update().filter(job=job).exclude(state=ArrivedLayer.State.REFUSED)
