@@ -31,9 +31,9 @@ from django.db import transaction
 from blobs.models import Blob
 from blobs.store import blob_store
 from dcos_bundle.deflate import crc32
-from dcos_bundle.digests import parse_digest
+from dcos_bundle.digests import digest_of, parse_digest
 from dcos_bundle.errors import ErrorCode, RegistryError
-from dcos_bundle.format import OCI_BLOBS_DIR, BlobRole, image_blob_member
+from dcos_bundle.format import OCI_BLOBS_DIR, OCI_LAYER_GZIP_MEDIA_TYPE, BlobRole, image_blob_member
 from dcos_bundle.streams import ObservedReader, RangeReader
 from dcos_bundle.zipstream import ArrivedMember, MemberScanner
 from ingest import staging
@@ -44,14 +44,13 @@ from ingest.stages.verify_images import DiffIdCheck, check_declared_diff_ids
 from telemetry import metrics
 
 logger = logging.getLogger(__name__)
-LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 def _layer_digest(member: ArrivedMember) -> str | None:
     """The digest a member names, if it is an image blob worth a task of its own: stored, and big enough."""
     if not member.stored or member.compressed_size < settings.INGEST_ARRIVAL_MIN_BYTES:
         return None
-    digest = f"sha256:{member.name.removeprefix(OCI_BLOBS_DIR)}"
+    digest = digest_of(member.name.removeprefix(OCI_BLOBS_DIR))
     try:
         parse_digest(digest)
     except ValueError:
@@ -145,7 +144,7 @@ def _check(arrival: ArrivedLayer) -> ArrivedLayer | None:
 
     store = blob_store()
     try:
-        stored = store_verified(Blob(digest=arrival.digest, size=arrival.size, media_type=LAYER_MEDIA_TYPE),
+        stored = store_verified(Blob(digest=arrival.digest, size=arrival.size, media_type=OCI_LAYER_GZIP_MEDIA_TYPE),
                                 arrival.member, store, open_source, record, after_read)
     except (RegistryError, FileNotFoundError) as error:
         # The job's own check of this layer reports what is wrong with it, in full.
@@ -191,26 +190,33 @@ def adopt(job: IngestJob, inventory: Inventory) -> tuple[int, set[str]]:
             if not claims or not _matches(arrival, inventory):
                 continue
             if arrival.state == ArrivedLayer.State.STORED:
-                check_declared_diff_ids(claims, arrival.diff_id)
-                JobBlob.objects.filter(pk__in=[claim.pk for claim in claims]).update(stored=True)
-                adopted += arrival.size
+                adopted += take(arrival, claims)
             else:
                 ArrivedLayer.objects.filter(pk=arrival.pk).update(awaited=True)
                 awaited.add(arrival.digest)
     return adopted, awaited
 
 
+def take(arrival: ArrivedLayer, claims: list[JobBlob]) -> int:
+    """Mark a job's claims of a stored arrived layer stored (DIFF_ID_MISMATCH if a config declares another diff_id);
+    answer the bytes taken."""
+    check_declared_diff_ids(claims, arrival.diff_id)
+    JobBlob.objects.filter(pk__in=[claim.pk for claim in claims]).update(stored=True)
+    return arrival.size
+
+
+def _release(arrived, excluding_job: IngestJob | None = None) -> None:
+    """The ``arrived`` layers go, and their blobs if nothing else needs them."""
+    digests = list(arrived.values_list("digest", flat=True))
+    arrived.delete()
+    drop_unneeded(digests, blob_store(), excluding_job=excluding_job)
+
+
 def release_unused(job: IngestJob) -> None:
     """A published job: the layers that arrived but were not taken (no image used them) go, as their blobs."""
-    unused = ArrivedLayer.objects.filter(job=job).exclude(digest__in=job.blobs.values("digest"))
-    digests = list(unused.values_list("digest", flat=True))
-    ArrivedLayer.objects.filter(job=job).delete()
-    drop_unneeded(digests, blob_store(), excluding_job=job)
+    _release(ArrivedLayer.objects.filter(job=job), excluding_job=job)
 
 
 def release_upload(session: UploadSession) -> None:
     """An upload that ends without a job: its arrived layers go, and their blobs if nothing else needs them."""
-    arrived = ArrivedLayer.objects.filter(upload=session, job__isnull=True)
-    digests = list(arrived.values_list("digest", flat=True))
-    arrived.delete()
-    drop_unneeded(digests, blob_store())
+    _release(ArrivedLayer.objects.filter(upload=session, job__isnull=True))

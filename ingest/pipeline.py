@@ -177,10 +177,7 @@ def run(job_id, task_id: str = "", may_retry: bool = False) -> NextTasks:
             begin_stage(job, Stage.VERIFY_IMAGES, layer_bytes)
 
         adopted, awaited = arrivals.adopt(job, inventory)
-        if adopted:
-            progress = StageProgress(job.pk, Stage.VERIFY_IMAGES)
-            progress.add(adopted)
-            progress.flush()
+        _count_verified(job, adopted)
         layers = sorted(set(job.blobs.filter(role=BlobRole.LAYER, stored=False).values_list("digest", flat=True)))
         if not layers:
             return NextTasks(finish=_hand_over(job))
@@ -208,11 +205,7 @@ def check_arrived_layer(arrival_id: int, may_retry: bool = False) -> tuple[str, 
             return str(job.pk), NextTasks(layers=(arrival.digest,))
         claims = list(job.blobs.filter(role=BlobRole.LAYER, digest=arrival.digest, stored=False))
         if claims:
-            check_declared_diff_ids(claims, arrival.diff_id)
-            JobBlob.objects.filter(pk__in=[claim.pk for claim in claims]).update(stored=True)
-            progress = StageProgress(job.pk, Stage.VERIFY_IMAGES)
-            progress.add(arrival.size)
-            progress.flush()
+            _count_verified(job, arrivals.take(arrival, claims))
         if not job.blobs.filter(role=BlobRole.LAYER, stored=False).exists():
             return str(job.pk), NextTasks(finish=_hand_over(job))
     return str(job.pk), NO_TASKS
@@ -236,6 +229,14 @@ def verify_layer(job_id, digest: str, may_retry: bool = False) -> NextTasks:
         if not job.blobs.filter(role=BlobRole.LAYER, stored=False).exists():
             return NextTasks(finish=_hand_over(job))
     return NO_TASKS
+
+
+def _count_verified(job: IngestJob, layer_bytes: int) -> None:
+    """Layers that were checked while their bundle arrived count toward the job's verify_images stage at once."""
+    if layer_bytes:
+        progress = StageProgress(job.pk, Stage.VERIFY_IMAGES)
+        progress.add(layer_bytes)
+        progress.flush()
 
 
 def _hand_over(job: IngestJob) -> bool:
